@@ -1,0 +1,360 @@
+"""Time-series data: built-in UCR/UEA archives and the user's own files -> ``DataSplits``.
+
+Every split becomes a ``datasets.Dataset`` with columns ``series`` (float32, nested
+``[channels][time]``), ``length`` (int32) and, for labelled splits, ``label`` (int64):
+``np.asarray(row["series"], dtype=np.float32)`` gives ``[C, L_i]``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from gsg_multimodal.domain import DataSplits
+from gsg_multimodal.errors import UserError
+
+if TYPE_CHECKING:
+    import datasets
+
+Series = list[np.ndarray]  # each float32 [channels, length]
+
+BUILTIN_DATASETS: dict[str, str] = {
+    "ACSF1": "appliance power draw, univariate, length 1460, 10 classes (100/100)",
+    "PLAID": "appliance current, univariate, variable length 100-1344, 11 classes (537/537; sktime only)",
+    "BasicMotions": "smartwatch accelerometer + gyroscope, 6 channels, length 100, 4 classes (40/40)",
+    "JapaneseVowels": "speech LPC coefficients, 12 channels, variable length 7-29, 9 classes (270/370)",
+    "OSULeaf": "leaf outlines, univariate, length 427, 6 classes (200/242)",
+    "ArrowHead": "arrowhead outlines, univariate, length 251, 3 classes (36/175)",
+    "GunPoint": "hand motion, univariate, length 150, 2 classes (50/150)",
+    "ItalyPowerDemand": "daily electricity demand, univariate, length 24, 2 classes (67/1029)",
+    "PickupGestureWiimoteZ": "Wiimote gestures, univariate, variable length 29-361, 10 classes (50/50; aeon only)",
+}
+# The archives are read as files from these wheels (pinned in pyproject.toml), never imported.
+_PACKAGES = {"aeon": "aeon==1.6.0", "sktime": "sktime==1.2.0"}
+_EXTENSIONS = {".ts": "ts", ".npy": "npy", ".npz": "npz", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass
+class TimeSeriesDataConfig:
+    """The ``data`` section of a time-series run.
+
+    ``path`` (the user's file) takes precedence over ``name`` (a built-in archive).
+    A labelled ``path`` without ``test_path`` is enough for pretraining, but evaluation
+    (kNN / linear probe) needs a labelled ``test_path`` as well.
+    """
+
+    name: str | None = "ACSF1"
+    path: str | None = None
+    test_path: str | None = None
+    format: Literal["auto", "ts", "npy", "npz", "csv", "parquet"] = "auto"
+    label_column: str | None = "label"  # CSV/Parquet; absent column = unlabelled data
+    series_column: str | None = None  # one column holds a whole series; None = every other column is a time step
+    normalize: Literal["series", "none"] = "series"
+    pretrain_split: Literal["train", "train+test"] = "train"  # train+test without a test split = train
+    limit: int | None = None  # first N series of each split
+    nan_policy: Literal["error", "interpolate", "zero"] = "error"
+
+
+def describe_builtin() -> dict[str, str]:
+    return dict(BUILTIN_DATASETS)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_ts_file(path: str | Path) -> tuple[Series, list[str] | None]:
+    """Parse an sktime/aeon ``.ts`` file into float32 ``[channels, length]`` arrays and optional labels.
+
+    Written here rather than calling aeon's loader because importing aeon takes seconds
+    (numba) and its loaders return different container types per file.
+    """
+    path = Path(path)
+    series: Series = []
+    labels: list[str] = []
+    class_label = target_label = in_data = False
+
+    def fail(lineno: int, problem: str) -> UserError:
+        return UserError(f"cannot read '{path}' line {lineno}: {problem}; fix the file or convert it to .npy/.csv")
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read '{path}': {_first_line(e)}; check that it is a UTF-8 .ts file") from e
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            if not line.startswith("@"):
+                raise fail(lineno, "expected a '@' header line before @data")
+            key, *words = line[1:].split()
+            key, flag = key.lower(), bool(words) and words[0].lower() == "true"
+            if key == "data":
+                in_data = True
+            elif key == "classlabel":
+                class_label = flag
+            elif key == "targetlabel":  # a regression target: parsed off and dropped, fine for pretraining
+                target_label = flag
+            elif key == "timestamps" and flag:
+                raise fail(lineno, "time-stamped values are not supported")
+            continue
+        fields = line.split(":")
+        if class_label or target_label:
+            if len(fields) < 2:
+                raise fail(lineno, "expected channel values followed by ':<label>'")
+            labels.append(fields.pop().strip())
+        try:
+            channels = [np.array(f.replace("?", "NaN").split(","), dtype=np.float64) for f in fields]
+        except ValueError as e:
+            raise fail(lineno, _first_line(e)) from e
+        if len({len(c) for c in channels}) > 1:
+            raise fail(lineno, f"channels have different lengths {[len(c) for c in channels]}")
+        series.append(np.stack(channels).astype(np.float32))
+    if not in_data:
+        raise fail(len(lines), "no @data line found")
+    return series, (labels if class_label else None)
+
+
+def _package_dir(package: str) -> Path | None:
+    # find_spec on a top-level package locates it without executing its __init__.
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _builtin_files(name: str) -> tuple[str, Path, Path]:
+    canonical = {k.lower(): k for k in BUILTIN_DATASETS}.get(name.lower())
+    if canonical is None:
+        raise UserError(
+            f"unknown built-in time-series data set '{name}'; choose one of {', '.join(BUILTIN_DATASETS)}, "
+            "or set data.path to your own file"
+        )
+    for package in ("aeon", "sktime"):  # aeon first: it is maintained and ships more of them
+        root = _package_dir(package)
+        folder = root / "datasets" / "data" / canonical if root else None
+        if folder and (folder / f"{canonical}_TRAIN.ts").is_file() and (folder / f"{canonical}_TEST.ts").is_file():
+            return canonical, folder / f"{canonical}_TRAIN.ts", folder / f"{canonical}_TEST.ts"
+    only = [p for p in _PACKAGES if f"{p} only" in BUILTIN_DATASETS[canonical]]
+    pin = _PACKAGES[only[0]] if only else f"{_PACKAGES['aeon']} (or {_PACKAGES['sktime']})"
+    raise UserError(f"built-in data set {canonical} was not found in the installed packages; run: pip install {pin}")
+
+
+def _from_array(x: np.ndarray, source: str) -> Series:
+    """[N, L] or [N, C, L] -> list of [C, L_i]; trailing all-NaN steps are padding (how UCR stores ragged sets)."""
+    if x.dtype.kind not in "fiub":
+        raise UserError(f"{source} holds {x.dtype} values, not numbers; store the series as a float array")
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3:
+        raise UserError(f"{source} has shape {x.shape}; expected [series, length] or [series, channels, length]")
+    x = x.astype(np.float32)
+    valid = ~np.isnan(x).all(axis=1)  # [N, L]: a step is padding only if every channel is NaN
+    lengths = np.where(valid.any(axis=1), x.shape[2] - valid[:, ::-1].argmax(axis=1), 0)
+    return [x[i, :, : lengths[i]] for i in range(len(x))]
+
+
+def _read_table(path: Path, fmt: str, cfg: TimeSeriesDataConfig) -> tuple[Series, list[Any] | None]:
+    import datasets
+
+    try:  # the packaged csv/parquet builders read local files without going online
+        ds = datasets.load_dataset(fmt, data_files=str(path), split="train")
+    except Exception as e:  # pandas/arrow raise many types for a bad file
+        raise UserError(
+            f"cannot read {fmt} file '{path}' ({_first_line(e)}); check that it is valid {fmt} with at least one row"
+        ) from e
+    label = cfg.label_column if cfg.label_column in ds.column_names else None
+    labels = list(ds[label]) if label else None
+    if cfg.series_column:
+        if cfg.series_column not in ds.column_names:
+            raise UserError(
+                f"data.series_column '{cfg.series_column}' is not a column of '{path}'; "
+                f"choose one of {ds.column_names} or unset it for one column per time step"
+            )
+        series = []
+        for i, value in enumerate(ds[cfg.series_column]):
+            try:  # CSV stores a list as its JSON text
+                arr = np.asarray(json.loads(value) if isinstance(value, str) else value, dtype=np.float32)
+            except (ValueError, TypeError) as e:
+                raise UserError(
+                    f"row {i} of '{path}' column '{cfg.series_column}' is not a list of numbers or a "
+                    f"[channels][time] list of equal-length lists ({_first_line(e)}); fix that row"
+                ) from e
+            if arr.ndim not in (1, 2):
+                raise UserError(f"row {i} of '{path}' has a {arr.ndim}-D series; store [time] or [channels][time]")
+            series.append(arr[None, :] if arr.ndim == 1 else arr)
+        return series, labels
+    columns = [c for c in ds.column_names if c != label]
+    table = ds.select_columns(columns).with_format("numpy")[:] if columns else {}
+    bad = [c for c in columns if np.asarray(table[c]).dtype.kind not in "fiub"]
+    if bad:
+        raise UserError(
+            f"column(s) {bad} of '{path}' are not numeric; set data.label_column to the label column, "
+            "data.series_column to a list column, or drop the extra columns"
+        )
+    x = np.stack([table[c] for c in columns], axis=1) if columns else np.zeros((ds.num_rows, 0))
+    return _from_array(x, f"'{path}'"), labels
+
+
+def _read_user_file(path_str: str, key: str, cfg: TimeSeriesDataConfig) -> tuple[Series, list[Any] | None]:
+    path = Path(path_str).expanduser()
+    if not path.exists():
+        raise UserError(f"{key} '{path_str}' does not exist; check the path or set data.name to a built-in data set")
+    fmt = cfg.format if cfg.format != "auto" else _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(
+            f"cannot tell the format of '{path}' from its extension; set data.format to one of "
+            f"{', '.join(sorted(set(_EXTENSIONS.values())))}"
+        )
+    if fmt == "ts":
+        return read_ts_file(path)
+    if fmt in ("csv", "parquet"):
+        return _read_table(path, fmt, cfg)
+    try:  # allow_pickle=False: a data file must not be able to run code
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:  # numpy's own text suggests allow_pickle, which is not the fix
+        raise UserError(
+            f"cannot read '{path}' as numeric NumPy data; save floats with numpy.save or numpy.savez(x=, y=)"
+        ) from e
+    if isinstance(loaded, np.ndarray):  # np.load tells .npy from .npz by content, not by name
+        return _from_array(loaded, f"'{path}'"), None
+    with loaded:
+        if "x" not in loaded:
+            raise UserError(f"'{path}' has keys {list(loaded.keys())}; store the series as 'x' (labels as 'y')")
+        return _from_array(loaded["x"], f"'{path}' key 'x'"), (loaded["y"].tolist() if "y" in loaded else None)
+
+
+def _fix_missing(x: np.ndarray, policy: str, where: str) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x
+    if policy == "error":
+        raise UserError(f"{where} has NaN or infinite values; set data.nan_policy=interpolate (or zero) to fill them")
+    x = np.where(bad, np.float32(0), x)
+    if policy == "interpolate":
+        t = np.arange(x.shape[1])
+        for c in np.flatnonzero(bad.any(axis=1)):
+            ok = ~bad[c]
+            if ok.any():  # np.interp holds the nearest valid value beyond the edges
+                x[c] = np.interp(t, t[ok], x[c, ok])
+    return x  # a channel with no valid value at all stays zero: nothing to interpolate from
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    # float64 so a constant series centres to exact zeros and stays zero after the 1e-8 floor.
+    x64 = x.astype(np.float64)
+    centred = x64 - x64.mean(axis=1, keepdims=True)
+    return (centred / np.maximum(centred.std(axis=1, keepdims=True), 1e-8)).astype(np.float32)
+
+
+def _label_names(values: list[str]) -> list[str]:
+    """Sorted unique labels: numerically when all are numbers (so '10' follows '9'), else as text."""
+    unique = sorted(set(values))
+    try:
+        return sorted(unique, key=float)
+    except ValueError:
+        return unique
+
+
+def _label_texts(values: list[Any] | None, where: str) -> list[str] | None:
+    if values is None:
+        return None
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v):
+            raise UserError(
+                f"row {i} of {where} has no label; fill it in, or drop the labels to use the data unlabelled"
+            )
+    # pandas turns an int column with gaps into floats: 3.0 must still read as '3'
+    return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values]
+
+
+def _to_dataset(series: Series, labels: list[int] | None) -> datasets.Dataset:
+    import datasets
+
+    features = {"series": datasets.List(datasets.List(datasets.Value("float32"))), "length": datasets.Value("int32")}
+    data: dict[str, Any] = {"series": series, "length": np.array([s.shape[1] for s in series], dtype=np.int32)}
+    if labels is not None:
+        features["label"] = datasets.Value("int64")
+        data["label"] = np.asarray(labels, dtype=np.int64)
+    return datasets.Dataset.from_dict(data, features=datasets.Features(features))  # columnar: fast for numpy input
+
+
+def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
+    """Read the configured data set into ``DataSplits``.
+
+    Built-in archives give labelled ``train``/``test`` splits. User data: ``path`` alone gives
+    ``train`` (if labelled) and ``test=None``, so evaluation needs a labelled ``test_path``;
+    unlabelled data gives ``train=None`` and serves pretraining only.
+    """
+    if cfg.limit is not None and cfg.limit < 1:
+        raise UserError(f"data.limit={cfg.limit} must be a positive number of series; unset it to use all")
+    if cfg.test_path and not cfg.path:
+        raise UserError("data.test_path was set without data.path; set data.path to the matching training file")
+    if not cfg.path and not cfg.name:
+        raise UserError("no time-series data configured; set data.name to a built-in data set or data.path to a file")
+    raw: dict[str, tuple[Series, list[Any] | None]] = {}
+    if cfg.path:
+        dataset = cfg.path
+        raw["train"] = _read_user_file(cfg.path, "data.path", cfg)
+        if cfg.test_path:
+            raw["test"] = _read_user_file(cfg.test_path, "data.test_path", cfg)
+            if raw["train"][1] is None or raw["test"][1] is None:
+                raise UserError(
+                    "data.test_path is for evaluation and needs labels in both files; add a label "
+                    "column (data.label_column) or 'y' key, or drop data.test_path"
+                )
+    else:
+        dataset, train_file, test_file = _builtin_files(cfg.name)
+        raw["train"], raw["test"] = read_ts_file(train_file), read_ts_file(test_file)
+
+    cleaned: dict[str, tuple[Series, list[str] | None]] = {}
+    channels: int | None = None
+    for split, (series, labels) in raw.items():
+        series, labels = series[: cfg.limit], labels[: cfg.limit] if labels is not None else None
+        if not series:
+            raise UserError(f"the {split} split of {dataset} holds no series; check the file or data.series_column")
+        if labels is not None and len(labels) != len(series):
+            raise UserError(f"{dataset}: {len(series)} series but {len(labels)} labels; give one label per series")
+        out = []
+        for i, x in enumerate(series):
+            where = f"series {i} of the {split} split of {dataset}"
+            if x.shape[1] == 0:
+                raise UserError(f"{where} has length zero; remove that row or fill in its values")
+            channels = x.shape[0] if channels is None else channels
+            if x.shape[0] != channels:
+                raise UserError(f"{where} has {x.shape[0]} channels, others {channels}; give every series the same")
+            x = _fix_missing(x.astype(np.float32, copy=False), cfg.nan_policy, where)
+            out.append(_normalize(x) if cfg.normalize == "series" else x)
+        cleaned[split] = out, _label_texts(labels, f"the {split} split of {dataset}")
+
+    label_names = None
+    if all(texts is not None for _, texts in cleaned.values()):
+        label_names = _label_names([t for _, texts in cleaned.values() for t in texts])
+    index = {name: k for k, name in enumerate(label_names or [])}
+    built = {s: _to_dataset(xs, [index[t] for t in ts] if label_names else None) for s, (xs, ts) in cleaned.items()}
+
+    import datasets
+
+    parts = [built["train"]] + ([built["test"]] if cfg.pretrain_split == "train+test" and "test" in built else [])
+    pretrain = datasets.concatenate_datasets([p.select_columns(["series", "length"]) for p in parts])  # no labels
+    lengths = [x.shape[1] for xs, _ in cleaned.values() for x in xs]
+    info = {
+        "channels": channels,
+        "max_length": max(lengths),
+        "min_length": min(lengths),
+        "num_classes": len(label_names or []),
+        "dataset": dataset,
+    }
+    if label_names is None:
+        return DataSplits(pretrain=pretrain, info=info)
+    return DataSplits(pretrain, built["train"], built.get("test"), label_names, info)

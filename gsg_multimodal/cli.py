@@ -1,0 +1,145 @@
+"""The ``gsg`` command. Imports here stay light so ``gsg --help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+# Named objective variants for ``gsg compare``: overrides applied on top of the config.
+VARIANTS: dict[str, list[str]] = {
+    "simsiam": ["objective.method=simsiam", "objective.gsg=false"],
+    "gsg": ["objective.method=simsiam", "objective.gsg=true", "objective.gsg_views=4"],
+    "gsg2": ["objective.method=simsiam", "objective.gsg=true", "objective.gsg_views=2"],
+    "byol": ["objective.method=byol", "objective.gsg=false"],
+    "byol-gsg": ["objective.method=byol", "objective.gsg=true", "objective.gsg_views=4"],
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gsg",
+        description="Pretrain encoders with Guided Stop-Gradient (GSG), SimSiam or BYOL, and evaluate them.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("pretrain", help="pretrain an encoder from a YAML config")
+    p.add_argument("config", help="YAML config, e.g. configs/acsf1_gsg.yaml")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=5 objective.gsg=false")
+    p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
+
+    e = sub.add_parser("evaluate", help="kNN / linear probe / RBF SVM on a run's frozen encoder")
+    e.add_argument("run_dir", help="the output_dir of a finished 'gsg pretrain'")
+    e.add_argument("--random-init", action="store_true", help="evaluate a randomly initialised encoder instead")
+
+    c = sub.add_parser("compare", help="pretrain several objectives on one config and print one table")
+    c.add_argument("config")
+    c.add_argument("overrides", nargs="*", help="key=value overrides applied to every variant")
+    c.add_argument("--variants", default="gsg,simsiam", help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    c.add_argument("--no-random", action="store_true", help="skip the random-init floor row")
+
+    sub.add_parser("domains", help="list registered domains and their built-in data sets")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "compare": cmd_compare, "domains": cmd_domains}[
+            args.command
+        ](args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the last complete checkpoint is kept (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    from .trainer import Trainer
+
+    summary = Trainer(cfg, resume=args.resume, overwrite=args.overwrite).train()
+    state = "finished" if summary["finished"] else "stopped (resume with --resume)"
+    print(f"{state}: {summary['steps']} steps in {summary['wall_s']:.0f} s -> {cfg.output_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+    from .probes import format_table
+
+    results = evaluate_run(args.run_dir, random_init=args.random_init)
+    if results:
+        print(format_table({"random init" if args.random_init else args.run_dir: results}))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Pretrain each variant in its own process (a clean Accelerate state each), then evaluate all."""
+    import subprocess
+
+    from .config import load_config, parse_overrides
+    from .evaluate import evaluate_run
+    from .probes import format_table
+
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise UserError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    base = load_config(args.config, args.overrides)  # validates once, before any training
+    root = Path(base.output_dir)
+    user_keys = set(_flat_keys(parse_overrides(args.overrides)))
+    rows = {}
+    for name in names:
+        run_dir = root / name
+        overrides = [o for o in VARIANTS[name] if o.split("=")[0] not in user_keys]
+        overrides += [*args.overrides, f"output_dir={run_dir}"]
+        load_config(args.config, overrides)
+        if not (run_dir / "encoder" / "config.json").is_file():
+            flag = (
+                "--resume"
+                if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("step-*"))
+                else "--overwrite"
+            )
+            cmd = [sys.executable, "-m", "gsg_multimodal", "pretrain", args.config, *overrides, flag]
+            print(f"== {name}: {' '.join(cmd[3:])}", flush=True)
+            if subprocess.run(cmd).returncode != 0:
+                raise UserError(f"pretraining variant '{name}' failed (see above); fix it and rerun 'gsg compare'")
+        else:
+            print(f"== {name}: already pretrained in {run_dir}, reusing it", flush=True)
+        rows[name] = evaluate_run(run_dir)
+    if not args.no_random:
+        rows["random init"] = evaluate_run(root / names[0], random_init=True)
+    table = format_table(rows)
+    header = f"Compare: {args.config} {' '.join(args.overrides)} (seed {base.seed})"
+    (root / "compare.md").write_text(f"# {header}\n\n{table}\n")
+    print(f"\n{header}\n{table}\n(written to {root / 'compare.md'})")
+    return 0
+
+
+def _flat_keys(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in tree.items():
+        keys += _flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+    return keys
+
+
+def cmd_domains(args: argparse.Namespace) -> int:
+    from .registry import available_domains, get_domain
+
+    for name, target in sorted(available_domains().items()):
+        print(f"{name}  ({target})")
+        for ds, desc in get_domain(name).builtin_datasets().items():
+            print(f"    {ds:<24} {desc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""Typed run configuration: YAML file + ``key=value`` overrides -> nested dataclasses.
+
+The core sections are declared here; the ``data``, ``views`` and ``encoder`` sections
+belong to the domain and are validated against the dataclasses the domain declares.
+Every key is checked: an unknown or mistyped key, or a value of the wrong type, is a
+``UserError`` naming the key and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    """Projector and predictor heads on top of the domain's encoder."""
+
+    projector_hidden: int = 2048
+    projector_dim: int = 2048
+    projector_layers: int = 3  # SimSiam uses 3 on ImageNet, 2 on CIFAR
+    predictor_hidden: int = 512
+    predictor: bool = True  # False: p = z (the paper's no-predictor ablation)
+    fixed_predictor_lr: bool = True  # SimSiam: the predictor's lr is not decayed
+
+
+@dataclass
+class ObjectiveConfig:
+    method: Literal["simsiam", "byol"] = "simsiam"
+    gsg: bool = True
+    gsg_views: Literal[2, 4] = 4  # 4: as published (4N views); 2: partners from the same 2N views
+    pairing: Literal["derangement", "permutation"] = "derangement"
+    momentum: float = 0.99  # BYOL target EMA base momentum
+    momentum_schedule: Literal["cosine", "constant"] = "cosine"
+
+    @property
+    def n_views(self) -> int:
+        return 4 if self.gsg and self.gsg_views == 4 else 2
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.05
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # SGD only
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW only
+    warmup_epochs: float = 0.0
+    schedule: Literal["cosine", "constant"] = "cosine"
+    grad_clip: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 64  # per process
+    grad_accum: int = 1
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    cpu: bool = False  # force CPU even when an accelerator exists
+    num_workers: int = 0
+    sync_batchnorm: bool = True  # only matters with several processes
+    checkpoint_every: int = 0  # optimizer steps between checkpoints; 0 = end of each epoch
+    keep_checkpoints: int = 2
+    log_every: int = 10  # optimizer steps between metric rows
+    trackers: list[str] = field(default_factory=lambda: ["auto"])  # "auto" = TensorBoard if installed
+    progress_bar: bool = True
+    deterministic: bool = False
+    max_steps: int | None = None  # stop early after this many optimizer steps (tests, smoke runs)
+
+
+@dataclass
+class MonitorConfig:
+    knn_every: int = 10  # epochs between online kNN checks on labelled data; 0 disables
+    knn_k: int = 20
+    knn_temperature: float = 0.07
+
+
+@dataclass
+class EvalConfig:
+    knn_k: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 50])
+    knn_temperature: float = 0.07
+    logreg_c: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0])
+    svm_c: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4])
+    cv_folds: int = 5
+    batch_size: int = 256
+
+
+@dataclass
+class RunConfig:
+    domain: str = ""
+    seed: int = 0
+    output_dir: str = "runs/default"
+    data: Any = None
+    views: Any = None
+    encoder: Any = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+DOMAIN_SECTIONS = ("data", "views", "encoder")
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in typing.get_args(tp) if a is not Ellipsis)}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against annotation ``tp``; return it converted (int -> float, list -> tuple)."""
+    origin = typing.get_origin(tp)
+    bad = UserError(
+        f"config key '{key}' must be {_type_name(tp)}, got {value!r}; fix the value in the config or override"
+    )
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value in typing.get_args(tp) and type(value) in {type(a) for a in typing.get_args(tp)}:
+            return value
+        raise bad
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key)
+            except UserError:
+                continue
+        raise bad
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise bad
+            return tuple(_convert(v, a, key) for v, a in zip(value, args, strict=True))
+        inner = args[0] if args else Any
+        items = [_convert(v, inner, key) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        return build_dataclass(tp, value, key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    return value
+
+
+def build_dataclass(cls: type, values: dict | None, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, refusing unknown keys and wrong types."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise UserError(
+            f"config section '{prefix or cls.__name__}' must be a mapping of keys to values, got {values!r}"
+        )
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    kwargs = {}
+    for key, value in values.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            guess = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            raise UserError(f"unknown config key '{full}'{hint}; valid keys here: {', '.join(names)}")
+        kwargs[key] = _convert(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    """A dataclass tree as plain YAML/JSON-able data."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+# ---------------------------------------------------------------- loading
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """``["a.b=1", "c=[1,2]"]`` -> nested dict; values are parsed as YAML scalars/lists."""
+    import yaml
+
+    tree: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override '{item}' is not of the form key=value (for example train.epochs=5)")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise UserError(f"override '{item}': value is not valid YAML ({exc.problem})") from None
+        node = tree
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"override '{item}' conflicts with another override of '{part}'")
+        node[parts[-1]] = value
+    return tree
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"config file '{path}' does not exist; pass the path of a YAML config such as configs/acsf1_gsg.yaml"
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file '{path}' must hold a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def build_config(raw: dict) -> RunConfig:
+    """Validate a raw mapping (file merged with overrides) into a ``RunConfig``."""
+    from .registry import get_domain
+
+    raw = dict(raw)
+    domain_name = raw.get("domain")
+    if not domain_name or not isinstance(domain_name, str):
+        raise UserError("config has no 'domain' key; add e.g. 'domain: timeseries' (run 'gsg domains' to list them)")
+    domain_cls = get_domain(domain_name)
+    domain_raw = {name: raw.pop(name, None) for name in DOMAIN_SECTIONS}
+    cfg = build_dataclass(RunConfig, raw)
+    cfg.data = build_dataclass(domain_cls.data_config, domain_raw["data"], "data")
+    cfg.views = build_dataclass(domain_cls.views_config, domain_raw["views"], "views")
+    cfg.encoder = build_dataclass(domain_cls.encoder_config, domain_raw["encoder"], "encoder")
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    return build_config(merge(read_yaml(path), parse_overrides(overrides or [])))

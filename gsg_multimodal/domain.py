@@ -1,0 +1,88 @@
+"""The contract between the domain-agnostic core and a kind of data.
+
+A domain is an augmentation + encoder pair plus how to read its data. The core
+never looks inside a batch: it hands the collated batch to ``make_views`` and the
+views to the encoder, and reads only the optional ``"label"`` entry.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+    from torch import nn
+
+
+@dataclass
+class DataSplits:
+    """What a domain's data loader returns.
+
+    ``pretrain`` holds the rows used for self-supervised training (labels ignored).
+    ``train``/``test`` are labelled splits for evaluation, or ``None`` when the data
+    has no labels. Rows of labelled splits carry an integer ``"label"`` column.
+    ``info`` holds JSON-able facts the encoder depends on (e.g. the channel count);
+    it is stored with checkpoints and exported encoders, and checked on reload.
+    """
+
+    pretrain: datasets.Dataset
+    train: datasets.Dataset | None = None
+    test: datasets.Dataset | None = None
+    label_names: list[str] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labelled(self) -> bool:
+        return self.train is not None and self.test is not None
+
+
+class Domain(ABC):
+    """Base class of a domain plug-in.
+
+    Subclasses set ``name`` and the three config dataclasses; the run config's
+    ``data``, ``views`` and ``encoder`` sections are validated against them.
+    Register a domain with the ``gsg_multimodal.domains`` entry point group, or name
+    it in a config as ``module.path:ClassName``.
+    """
+
+    name: ClassVar[str]
+    data_config: ClassVar[type]
+    views_config: ClassVar[type]
+    encoder_config: ClassVar[type]
+
+    def __init__(self, data: Any, views: Any, encoder: Any) -> None:
+        self.data_cfg = data
+        self.views_cfg = views
+        self.encoder_cfg = encoder
+
+    @classmethod
+    def builtin_datasets(cls) -> dict[str, str]:
+        """Data sets that work offline, name -> one-line description (for ``gsg domains``)."""
+        return {}
+
+    @abstractmethod
+    def load_data(self) -> DataSplits:
+        """Read the configured data set; raise ``UserError`` naming the fix when it is missing."""
+
+    @abstractmethod
+    def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Rows -> batch of tensors (padding/lengths for variable-length data), plus ``"label"`` if present."""
+
+    @abstractmethod
+    def make_views(self, batch: dict[str, torch.Tensor], n_views: int, generator: torch.Generator) -> list[Any]:
+        """``n_views`` independent random augmentations of the batch, each sample its own randomness.
+
+        Runs on the training device with the batch already there; all randomness must
+        come from ``generator`` so runs are reproducible and resumable.
+        """
+
+    @abstractmethod
+    def eval_input(self, batch: dict[str, torch.Tensor]) -> Any:
+        """The deterministic encoder input used for evaluation."""
+
+    @abstractmethod
+    def build_encoder(self, info: dict[str, Any]) -> nn.Module:
+        """The encoder: maps a view (or eval input) to features ``[N, D]``; must expose ``out_dim``."""

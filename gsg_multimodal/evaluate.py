@@ -1,0 +1,70 @@
+"""``gsg evaluate``: frozen-encoder features of a run -> kNN, linear probe and RBF SVM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+
+def load_run_config(run_dir: str | Path) -> Any:
+    from .config import build_config, read_yaml
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"'{run_dir}' is not a run directory (no config.yaml); pass the output_dir of 'gsg pretrain'")
+    return build_config(read_yaml(run_dir / "config.yaml"))
+
+
+def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, Any]:
+    """Evaluate the run's exported encoder, or a randomly initialised one of the same config (the floor).
+
+    Hyper-parameters are chosen by cross-validation on the labelled training split only;
+    accuracy and macro-F1 are measured on the test split. Results go to
+    ``eval.json`` / ``eval_random.json`` in the run directory.
+    """
+    import torch
+    from accelerate.utils import set_seed
+
+    from .export import load_encoder
+    from .features import eval_loader, extract_features
+    from .probes import evaluate_features
+    from .report import write_report
+    from .trainer import build_domain, make_accelerator
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    accelerator = make_accelerator(cfg, run_dir, with_trackers=False)
+    domain = build_domain(cfg)
+    data = domain.load_data()
+    if not data.labelled:
+        raise UserError(f"data set {cfg.data} has no labelled train and test splits; evaluation needs both")
+    if random_init:
+        set_seed(cfg.seed)
+        encoder = domain.build_encoder(data.info)
+    else:
+        encoder = load_encoder(run_dir)
+        if encoder.gsg_config["domain"] != cfg.domain or encoder.gsg_config["info"] != data.info:
+            raise UserError(
+                f"the encoder in '{run_dir}' was trained on {encoder.gsg_config['info']} "
+                f"({encoder.gsg_config['domain']}), which does not match the data {data.info}"
+            )
+    encoder = encoder.to(accelerator.device)
+    feats = {}
+    for split in ("train", "test"):
+        loader = eval_loader(getattr(data, split), domain, cfg.eval.batch_size, accelerator)
+        x, y = extract_features(encoder, loader, domain, accelerator)
+        feats[split] = (x.numpy(), y.numpy())
+    results: dict[str, Any] = {}
+    if accelerator.is_main_process:
+        torch.set_num_threads(max(torch.get_num_threads(), 1))
+        results = evaluate_features(*feats["train"], *feats["test"], cfg.eval, seed=cfg.seed)
+        results["encoder"] = "random init" if random_init else str(run_dir / "encoder")
+        results["feature_dim"] = int(feats["train"][0].shape[1])
+        out = run_dir / ("eval_random.json" if random_init else "eval.json")
+        out.write_text(json.dumps(results, indent=2))
+        write_report(run_dir)
+    accelerator.wait_for_everyone()
+    return results

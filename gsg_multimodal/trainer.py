@@ -1,0 +1,470 @@
+"""The training loop on Hugging Face Accelerate. It knows nothing about any kind of data.
+
+One step reads like the algorithm: batch -> views -> siamese forward -> objective ->
+``accelerator.backward`` -> optimizer/scheduler step -> EMA update -> metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoints
+from .config import RunConfig, to_dict
+from .domain import DataSplits, Domain
+from .errors import UserError
+from .metrics import MetricsLog
+from .model import SiameseNetwork, TargetNetwork, ema_momentum, lr_multiplier, parameter_groups
+from .objectives import PAIRINGS, SiameseObjective
+from .report import write_report
+
+# Keys that may differ between a run and its resume without changing what is computed.
+RESUME_SAFE_KEYS = (
+    "train.max_steps",
+    "train.progress_bar",
+    "train.log_every",
+    "train.num_workers",
+    "train.trackers",
+    "train.keep_checkpoints",
+    "monitor.",
+    "eval.",
+)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def build_domain(cfg: RunConfig) -> Domain:
+    from .registry import get_domain
+
+    return get_domain(cfg.domain)(cfg.data, cfg.views, cfg.encoder)
+
+
+def make_accelerator(cfg: RunConfig, run_dir: Path, with_trackers: bool) -> Any:
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+
+    precision = cfg.train.mixed_precision
+    if precision == "fp16" and not torch.cuda.is_available():
+        precision = "no"  # fp16 autocast needs a GPU; on CPU run in full precision
+    trackers = []
+    if with_trackers:
+        for name in cfg.train.trackers:
+            if name == "auto":
+                from accelerate.utils import is_tensorboard_available
+
+                trackers += ["tensorboard"] if is_tensorboard_available() else []
+            elif name != "none":
+                trackers.append(name)
+    accelerator = Accelerator(
+        cpu=cfg.train.cpu,
+        mixed_precision=precision,
+        gradient_accumulation_steps=cfg.train.grad_accum,
+        log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
+    )
+    check_really_distributed(accelerator)
+    return accelerator
+
+
+def check_really_distributed(accelerator: Any) -> None:
+    """Refuse processes that were launched together but cannot talk to each other.
+
+    ``accelerate launch --multi_gpu`` on a machine without GPUs starts N processes that each
+    believe they are alone: N independent trainings writing to one place.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and accelerator.num_processes != world:
+        raise UserError(
+            f"{world} processes were launched but they are not connected ({accelerator.distributed_type} in each); "
+            "without GPUs use 'torchrun --nproc_per_node N -m gsg_multimodal pretrain ...' for a real multi-CPU run"
+        )
+
+
+def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
+    import yaml
+
+    saved_file = run_dir / "config.yaml"
+    if not saved_file.is_file():
+        return
+    saved = flatten(yaml.safe_load(saved_file.read_text()) or {})
+    now = flatten(to_dict(cfg))
+    differ = [
+        k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and not k.startswith(RESUME_SAFE_KEYS)
+    ]
+    if differ:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in differ[:4])
+        raise UserError(
+            f"cannot resume '{run_dir}' with a different config ({shown}); "
+            "use the run's own config.yaml or start a new output_dir"
+        )
+
+
+class Trainer:
+    """Pretrains ``SiameseNetwork(domain encoder)`` with the configured objective."""
+
+    def __init__(self, cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(cfg.output_dir)
+        self.resume_from = self._prepare_run_dir(resume, overwrite)
+        self.accelerator = make_accelerator(cfg, self.run_dir, with_trackers=True)
+        from accelerate.utils import set_seed
+
+        set_seed(cfg.seed, deterministic=cfg.train.deterministic)
+        self.domain = build_domain(cfg)
+        with self.accelerator.main_process_first():
+            self.data: DataSplits = self.domain.load_data()
+        self._check_data()
+        self.objective = SiameseObjective(
+            gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
+        )
+
+    # ------------------------------------------------------------------ setup
+
+    def _prepare_run_dir(self, resume: bool, overwrite: bool) -> Path | None:
+        existing = checkpoints.latest_checkpoint(self.run_dir) if self.run_dir.exists() else None
+        has_run = (self.run_dir / "config.yaml").is_file()
+        if resume:
+            if existing is None:
+                raise UserError(
+                    f"--resume: '{self.run_dir}' has no complete checkpoint; start the run without --resume"
+                )
+            check_resume_config(self.run_dir, self.cfg)
+            return existing
+        if has_run and not overwrite:
+            raise UserError(
+                f"output_dir '{self.run_dir}' already holds a run; pass --resume to continue it, "
+                "--overwrite to replace it, or set output_dir=<new folder>"
+            )
+        return None
+
+    def _check_data(self) -> None:
+        n = len(self.data.pretrain)
+        if n == 0:
+            raise UserError("the pretraining data set is empty; check data.* in the config")
+        need = self.cfg.train.batch_size * self.accelerator.num_processes
+        if n < need:
+            raise UserError(
+                f"train.batch_size={self.cfg.train.batch_size} x {self.accelerator.num_processes} process(es) "
+                f"is larger than the data set ({n} rows); lower train.batch_size"
+            )
+        if self.cfg.train.batch_size < 2:
+            raise UserError("train.batch_size must be at least 2 (BatchNorm and GSG pairing need two samples)")
+
+    def _build(self) -> None:
+        from torch.utils.data import DataLoader
+
+        cfg, acc = self.cfg, self.accelerator
+        encoder = self.domain.build_encoder(self.data.info)
+        model = SiameseNetwork(encoder, cfg.model)
+        if cfg.train.sync_batchnorm and acc.num_processes > 1:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.target = TargetNetwork(model).to(acc.device) if cfg.objective.method == "byol" else None
+        groups = parameter_groups(model, cfg.model.fixed_predictor_lr)
+        if cfg.optim.name == "sgd":
+            optimizer = torch.optim.SGD(
+                groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay
+            )
+        else:
+            optimizer = torch.optim.AdamW(
+                groups, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
+            )
+        loader = DataLoader(
+            self.data.pretrain,
+            batch_size=cfg.train.batch_size,
+            shuffle=True,
+            drop_last=True,  # BatchNorm and the GSG pairing need full batches
+            collate_fn=self.domain.collate,
+            num_workers=cfg.train.num_workers,
+            pin_memory=torch.cuda.is_available() and not cfg.train.cpu,
+            persistent_workers=cfg.train.num_workers > 0,
+        )
+        self.model, self.optimizer, self.loader = acc.prepare(model, optimizer, loader)
+        self.steps_per_epoch = max(len(self.loader) // cfg.train.grad_accum, 1)
+        self.total_steps = self.steps_per_epoch * cfg.train.epochs
+        warmup = round(cfg.optim.warmup_epochs * self.steps_per_epoch)
+
+        def factor(group: dict) -> Any:
+            if group.get("fixed_lr"):
+                return lambda step: 1.0
+            return lambda step: lr_multiplier(step, self.total_steps, warmup, cfg.optim.schedule)
+
+        # Not passed to prepare(): Accelerate would step it once per process per step.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer.optimizer, [factor(g) for g in self.optimizer.optimizer.param_groups]
+        )
+        acc.register_for_checkpointing(self.scheduler)
+        if self.target is not None:
+            acc.register_for_checkpointing(self.target)
+        # Separate generators per purpose and per process: augmentations differ across ranks,
+        # and both streams are saved with each checkpoint, so a resumed run draws the same numbers.
+        rank_seed = cfg.seed * 1_000_003 + 7919 * acc.process_index
+        self.aug_rng = torch.Generator(device=acc.device).manual_seed(rank_seed + 1)
+        self.pair_rng = torch.Generator(device=acc.device).manual_seed(rank_seed + 2)
+        self.step = self.epoch = self.batch_in_epoch = 0
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _save_checkpoint(self) -> None:
+        acc = self.accelerator
+        tmp = checkpoints.temp_dir(self.run_dir, self.step)
+        acc.save_state(str(tmp), safe_serialization=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {"aug": self.aug_rng.get_state(), "pair": self.pair_rng.get_state()},
+            tmp / f"generators_{acc.process_index}.pt",
+        )
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            state = {
+                "step": self.step,
+                "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch,
+                "domain": self.cfg.domain,
+                "info": self.data.info,
+                "num_processes": acc.num_processes,
+            }
+            (tmp / checkpoints.STATE_FILE).write_text(json.dumps(state, indent=2))
+            checkpoints.publish(tmp, checkpoints.final_dir(self.run_dir, self.step), self.cfg.train.keep_checkpoints)
+        acc.wait_for_everyone()
+
+    def _load_checkpoint(self, path: Path) -> None:
+        acc = self.accelerator
+        state = checkpoints.read_state(path)
+        if state["domain"] != self.cfg.domain or state["info"] != self.data.info:
+            raise UserError(
+                f"checkpoint '{path}' was made for domain {state['domain']!r} with data {state['info']}, "
+                f"not {self.cfg.domain!r} with {self.data.info}; resume it with its own config and data"
+            )
+        acc.load_state(str(path))
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        gen_file = path / f"generators_{acc.process_index}.pt"
+        if gen_file.is_file():
+            gens = torch.load(gen_file, weights_only=True)
+            self.aug_rng.set_state(gens["aug"])
+            self.pair_rng.set_state(gens["pair"])
+        acc.print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})")
+
+    # ------------------------------------------------------------------ loop
+
+    def _write_run_files(self) -> None:
+        import yaml
+
+        if self.accelerator.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+        self.accelerator.wait_for_everyone()
+
+    def train(self) -> dict[str, Any]:
+        cfg, acc = self.cfg, self.accelerator
+        self._write_run_files()
+        self._build()
+        if self.resume_from is not None:
+            self._load_checkpoint(self.resume_from)
+        log = MetricsLog(self.run_dir, self.step if self.resume_from else None) if acc.is_main_process else None
+        if acc.trackers:
+            acc.init_trackers(
+                "gsg",
+                config={
+                    k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(to_dict(cfg)).items()
+                },
+            )
+        monitor = StepMonitor(acc.device)
+        z_ref = 1.0 / math.sqrt(cfg.model.projector_dim)
+        max_steps = min(cfg.train.max_steps or self.total_steps, self.total_steps)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=max_steps,
+            initial=self.step,
+            desc="pretrain",
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (acc.is_local_main_process and cfg.train.progress_bar),
+        )
+        started, last_step, last_time = time.time(), self.step, time.time()
+        samples_per_step = cfg.train.batch_size * cfg.train.grad_accum * acc.num_processes
+        stop = self.step >= max_steps
+        while self.epoch < cfg.train.epochs and not stop:
+            self.loader.set_epoch(self.epoch)
+            batches = acc.skip_first_batches(self.loader, self.batch_in_epoch) if self.batch_in_epoch else self.loader
+            for batch in batches:
+                self._train_step(batch, monitor)
+                self.batch_in_epoch += 1
+                if not acc.sync_gradients:
+                    continue
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg.train.log_every == 0 or self.step == max_steps:
+                    now = time.time()
+                    self._check_finite(monitor)
+                    row = monitor.flush(acc)
+                    row.update(
+                        step=self.step,
+                        epoch=self.epoch,
+                        z_std_ref=z_ref,
+                        lr=self.scheduler.get_last_lr()[0],
+                        momentum=self._momentum(self.step - 1),
+                        samples_per_s=(self.step - last_step) * samples_per_step / max(now - last_time, 1e-9),
+                        time_s=now - started,
+                    )
+                    last_step, last_time = self.step, now
+                    self._log(row, log)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", z_std=f"{row['z_std']:.4f}")
+                every = cfg.train.checkpoint_every
+                stop = self.step >= max_steps
+                if (every and self.step % every == 0) or stop:
+                    self._check_finite(monitor)
+                    self._save_checkpoint()
+                if stop:
+                    break
+            if stop and self.batch_in_epoch < len(self.loader):
+                break  # stopped mid-epoch by max_steps: the checkpoint holds the position
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            if cfg.monitor.knn_every and self.data.labelled and self.epoch % cfg.monitor.knn_every == 0:
+                self._log({"step": self.step, "epoch": self.epoch, "knn_acc": self.knn_monitor()}, log)
+            if not cfg.train.checkpoint_every or self.epoch == cfg.train.epochs:
+                self._check_finite(monitor)
+                self._save_checkpoint()
+        bar.close()
+        finished = self.epoch >= cfg.train.epochs or self.step >= self.total_steps
+        summary = {"steps": self.step, "epochs_done": self.epoch, "finished": finished, "wall_s": time.time() - started}
+        if finished:
+            self.export()
+        acc.end_training()
+        return summary
+
+    def _check_finite(self, monitor: StepMonitor) -> None:
+        """Stop on a NaN/inf loss before it can reach a checkpoint (checked lazily: no sync per step)."""
+        bad = int(self.accelerator.gather(monitor.first_bad_step.reshape(1)).max())
+        if bad > 0:
+            raise UserError(
+                f"the loss became NaN or infinite at step {bad}; the last good checkpoint is kept in "
+                f"'{checkpoints.checkpoint_root(self.run_dir)}'. Lower optim.lr or check the data for NaN/inf values"
+            )
+
+    def _momentum(self, step: int) -> float:
+        o = self.cfg.objective
+        return ema_momentum(o.momentum, step, self.total_steps, o.momentum_schedule) if self.target else 0.0
+
+    def _train_step(self, batch: dict[str, Any], monitor: StepMonitor) -> None:
+        acc, cfg = self.accelerator, self.cfg
+        with acc.accumulate(self.model):
+            views = self.domain.make_views(batch, self.objective.n_views, self.aug_rng)
+            z, p = self.model(views)
+            if self.target is not None:
+                with torch.no_grad(), acc.autocast():
+                    t = self.target(views)
+            else:
+                t = z
+            out = self.objective(p, t, self.pair_rng)
+            acc.backward(out.loss)
+            if acc.sync_gradients and cfg.optim.grad_clip:
+                acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        if acc.sync_gradients:
+            self.scheduler.step()
+            if self.target is not None:
+                self.target.update(acc.unwrap_model(self.model), self._momentum(self.step))
+        monitor.add(out.loss.detach(), z[0].detach(), out.pairing_counts, self.step + 1)
+
+    def _log(self, row: dict[str, Any], log: MetricsLog | None) -> None:
+        row = {k: v for k, v in row.items() if v is not None}
+        self.accelerator.log({k: v for k, v in row.items() if k not in ("step",)}, step=row["step"])
+        if log is not None:
+            log.write(row)
+
+    def knn_monitor(self) -> float:
+        """Weighted kNN accuracy of the current encoder, labelled train split as the bank.
+
+        A monitor only: it never selects a checkpoint (the run always exports its last state).
+        """
+        from .features import eval_loader, extract_features
+        from .probes import knn_predict
+
+        acc, cfg = self.accelerator, self.cfg
+        encoder = acc.unwrap_model(self.model).encoder
+        bank_x, bank_y = extract_features(
+            encoder, eval_loader(self.data.train, self.domain, cfg.eval.batch_size, acc), self.domain, acc
+        )
+        test_x, test_y = extract_features(
+            encoder, eval_loader(self.data.test, self.domain, cfg.eval.batch_size, acc), self.domain, acc
+        )
+        classes = int(max(bank_y.max(), test_y.max())) + 1
+        pred = knn_predict(bank_x, bank_y, test_x, cfg.monitor.knn_k, cfg.monitor.knn_temperature, classes)
+        return float((pred == test_y).float().mean())
+
+    def export(self) -> Path:
+        """Write ``encoder/`` (safetensors + config.json) and the run report."""
+        from .export import save_encoder
+
+        acc = self.accelerator
+        path = self.run_dir / "encoder"
+        if acc.is_main_process:
+            meta = {
+                "domain": self.cfg.domain,
+                "info": self.data.info,
+                "encoder": to_dict(self.cfg.encoder),
+                "data": to_dict(self.cfg.data),
+                "views": to_dict(self.cfg.views),
+                "objective": to_dict(self.cfg.objective),
+                "steps": self.step,
+            }
+            save_encoder(acc.unwrap_model(self.model).encoder, path, meta)
+            write_report(self.run_dir)
+        acc.wait_for_everyone()
+        return path
+
+
+class StepMonitor:
+    """Accumulates per-step statistics on the device; read back (synchronising) only when logging."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.first_bad_step = torch.zeros((), dtype=torch.long, device=device)  # 0 = none yet
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss = torch.zeros((), device=self.device)
+        self.z_std = torch.zeros((), device=self.device)
+        self.pairs = torch.zeros(len(PAIRINGS), device=self.device)
+        self.n = 0
+
+    def add(self, loss: torch.Tensor, z: torch.Tensor, pairs: torch.Tensor | None, step: int) -> None:
+        # Collapse monitor: std over the batch of L2-normalised z, averaged over dimensions;
+        # about 1/sqrt(d) for spread-out representations, 0 when collapsed (SimSiam paper, Fig. 2).
+        self.loss += loss.float()
+        fresh = ~torch.isfinite(loss) & (self.first_bad_step == 0)
+        self.first_bad_step = torch.where(fresh, torch.full_like(self.first_bad_step, step), self.first_bad_step)
+        self.z_std += torch.nn.functional.normalize(z.float(), dim=1).std(dim=0).mean()
+        if pairs is not None:
+            self.pairs += pairs.float()
+        self.n += 1
+
+    def flush(self, accelerator: Any) -> dict[str, float]:
+        stats = torch.cat([torch.stack([self.loss, self.z_std]) / max(self.n, 1), self.pairs])
+        stats = accelerator.reduce(stats, reduction="mean")
+        row = {"loss": float(stats[0]), "z_std": float(stats[1])}
+        total = float(stats[2:].sum())
+        if total > 0:
+            for (a, b), count in zip(PAIRINGS, stats[2:].tolist(), strict=True):
+                row[f"pair_{a}_{b}"] = count / total
+        self.reset()
+        return row
