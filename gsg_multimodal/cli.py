@@ -65,7 +65,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     from .trainer import Trainer
 
-    summary = Trainer(cfg, resume=args.resume, overwrite=args.overwrite).train()
+    trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite)
+    try:
+        summary = trainer.train()
+    finally:
+        trainer.close()
     state = "finished" if summary["finished"] else "stopped (resume with --resume)"
     print(f"{state}: {summary['steps']} steps in {summary['wall_s']:.0f} s -> {cfg.output_dir}")
     return 0

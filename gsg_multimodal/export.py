@@ -79,11 +79,14 @@ def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
 
     config = read_encoder_config(path)
     domain_cls = get_domain(config["domain"])
-    domain = domain_cls(
-        build_dataclass(domain_cls.data_config, config.get("data", {}), "data"),
-        build_dataclass(domain_cls.views_config, config.get("views", {}), "views"),
-        build_dataclass(domain_cls.encoder_config, config.get("encoder", {}), "encoder"),
-    )
+    try:
+        domain = domain_cls(
+            build_dataclass(domain_cls.data_config, config.get("data", {}), "data"),
+            build_dataclass(domain_cls.views_config, config.get("views", {}), "views"),
+            build_dataclass(domain_cls.encoder_config, config.get("encoder", {}), "encoder"),
+        )
+    except UserError as exc:
+        raise UserError(f"the export in '{config['_path']}' does not fit domain {config['domain']!r}: {exc}") from None
     encoder = domain.build_encoder(config["info"])
     state = load_file(str(Path(config["_path"]) / "model.safetensors"), device=map_location)
     try:

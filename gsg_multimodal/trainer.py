@@ -104,6 +104,11 @@ def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
         return
     saved = flatten(yaml.safe_load(saved_file.read_text()) or {})
     now = flatten(to_dict(cfg))
+    if saved.get("domain") != cfg.domain:
+        raise UserError(
+            f"cannot resume '{run_dir}': its checkpoints come from domain {saved.get('domain')!r}, "
+            f"not {cfg.domain!r} (a different config); resume with the run's own config.yaml"
+        )
     differ = [
         k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and not k.startswith(RESUME_SAFE_KEYS)
     ]
@@ -172,7 +177,8 @@ class Trainer:
         cfg, acc = self.cfg, self.accelerator
         encoder = self.domain.build_encoder(self.data.info)
         model = SiameseNetwork(encoder, cfg.model)
-        if cfg.train.sync_batchnorm and acc.num_processes > 1:
+        # SyncBatchNorm exists for GPUs only; on several CPU processes each keeps its own statistics.
+        if cfg.train.sync_batchnorm and acc.num_processes > 1 and acc.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.target = TargetNetwork(model).to(acc.device) if cfg.objective.method == "byol" else None
         groups = parameter_groups(model, cfg.model.fixed_predictor_lr)
@@ -347,8 +353,11 @@ class Trainer:
         summary = {"steps": self.step, "epochs_done": self.epoch, "finished": finished, "wall_s": time.time() - started}
         if finished:
             self.export()
-        acc.end_training()
         return summary
+
+    def close(self) -> None:
+        """Finish the trackers and leave the process group (after this, no collective calls)."""
+        self.accelerator.end_training()
 
     def _check_finite(self, monitor: StepMonitor) -> None:
         """Stop on a NaN/inf loss before it can reach a checkpoint (checked lazily: no sync per step)."""

@@ -105,7 +105,10 @@ def test_encoder_from_other_data_or_domain(capsys: pytest.CaptureFixture, finish
     with pytest.raises(UserError, match="do not fit"):
         load_encoder(str(finished_run))
     meta["domain"] = "tests.toy_domain:DigitsDomain"
-    meta["encoder"] = {"hidden": 32}
+    export.write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="does not fit domain"):
+        load_encoder(str(finished_run))
+    meta.update(encoder={"hidden": 32}, data={}, views={})
     export.write_text(json.dumps(meta))
     with pytest.raises(UserError, match="do not fit"):
         load_encoder(str(finished_run))

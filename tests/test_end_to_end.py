@@ -140,3 +140,32 @@ def test_torchrun_two_processes_are_really_distributed(tmp_path: Path) -> None:
     assert result["steps"] == 3
     assert result["max_param_diff_across_ranks"] == 0.0  # gradients were averaged across ranks
     assert result["aug_draws_differ"]  # ...while each rank drew its own augmentations
+
+
+@pytest.mark.slow
+def test_fake_multi_gpu_launch_is_refused(tmp_path: Path) -> None:
+    """``accelerate launch --multi_gpu`` without GPUs starts unconnected processes: refuse, name torchrun.
+
+    (With ``train.cpu=true`` the same launch forms a real multi-CPU group, which is fine.)
+    """
+    out = tmp_path / "fake"
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        "29544",
+        "-m",
+        "gsg_multimodal",
+        "pretrain",
+        CONFIG,
+        *TINY,
+        f"output_dir={out}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "not connected" in proc.stderr and "torchrun --nproc_per_node" in proc.stderr
+    assert not (out / "checkpoints").exists()  # nothing was trained or written

@@ -34,6 +34,7 @@ def main() -> None:
             "aug_draws_differ": bool(not torch.equal(all_draws[0], all_draws[1])),
         }
         (trainer.run_dir / "distributed_check.json").write_text(json.dumps(result))
+    trainer.close()
 
 
 if __name__ == "__main__":
