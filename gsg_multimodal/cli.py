@@ -71,7 +71,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     finally:
         trainer.close()
     state = "finished" if summary["finished"] else "stopped (resume with --resume)"
-    print(f"{state}: {summary['steps']} steps in {summary['wall_s']:.0f} s -> {cfg.output_dir}")
+    trainer.accelerator.print(f"{state}: {summary['steps']} steps in {summary['wall_s']:.0f} s -> {cfg.output_dir}")
     return 0
 
 

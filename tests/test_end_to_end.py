@@ -150,9 +150,8 @@ def test_fake_multi_gpu_launch_is_refused(tmp_path: Path) -> None:
     """
     out = tmp_path / "fake"
     cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
         "--multi_gpu",
         "--num_processes",
         "2",
@@ -163,6 +162,7 @@ def test_fake_multi_gpu_launch_is_refused(tmp_path: Path) -> None:
         "pretrain",
         CONFIG,
         *TINY,
+        "train.cpu=false",
         f"output_dir={out}",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
