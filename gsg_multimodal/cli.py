@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("overrides", nargs="*", help="key=value overrides applied to every variant")
     c.add_argument("--variants", default="gsg,simsiam", help=f"comma-separated, from: {', '.join(VARIANTS)}")
     c.add_argument("--no-random", action="store_true", help="skip the random-init floor row")
+    c.add_argument("--out", help="folder for the variants' runs (default: runs/compare/<config name>)")
 
     sub.add_parser("domains", help="list registered domains and their built-in data sets")
     return parser
@@ -98,7 +99,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     base = load_config(args.config, args.overrides)  # validates once, before any training
-    root = Path(base.output_dir)
+    root = Path(args.out or Path("runs") / "compare" / Path(args.config).stem)
     user_keys = set(_flat_keys(parse_overrides(args.overrides)))
     rows = {}
     for name in names:

@@ -201,7 +201,7 @@ class Trainer:
             persistent_workers=cfg.train.num_workers > 0,
         )
         self.model, self.optimizer, self.loader = acc.prepare(model, optimizer, loader)
-        self.steps_per_epoch = max(len(self.loader) // cfg.train.grad_accum, 1)
+        self.steps_per_epoch = math.ceil(len(self.loader) / cfg.train.grad_accum)  # Accelerate syncs at epoch end
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
         warmup = round(cfg.optim.warmup_epochs * self.steps_per_epoch)
 
@@ -283,7 +283,7 @@ class Trainer:
         if self.resume_from is not None:
             self._load_checkpoint(self.resume_from)
         log = MetricsLog(self.run_dir, self.step if self.resume_from else None) if acc.is_main_process else None
-        if acc.trackers:
+        if acc.log_with:
             acc.init_trackers(
                 "gsg",
                 config={

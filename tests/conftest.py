@@ -22,6 +22,7 @@ TINY = [
     "train.epochs=2",
     "train.batch_size=8",
     "train.log_every=1",
+    "train.checkpoint_every=0",
     "train.progress_bar=false",
     "train.trackers=[none]",
     "train.cpu=true",

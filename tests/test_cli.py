@@ -57,6 +57,12 @@ def test_bad_input_gives_one_clear_line(
     assert expected in err
 
 
+def test_domains_lists_the_built_in_data_sets(capsys: pytest.CaptureFixture) -> None:
+    assert main(["domains"]) == 0
+    out = capsys.readouterr().out
+    assert "timeseries" in out and all(name in out for name in ("ACSF1", "PLAID", "BasicMotions", "JapaneseVowels"))
+
+
 def test_missing_config_file(capsys: pytest.CaptureFixture) -> None:
     assert "does not exist" in one_line_error(capsys, ["pretrain", "no/such/config.yaml"])
 

@@ -31,7 +31,8 @@ def encoder_weights(run: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.slow
 def test_gsg_pretrain_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run = tmp_path / "gsg"
-    assert pretrain(run) == 0
+    assert pretrain(run, "train.trackers=[auto]") == 0
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))  # TensorBoard is installed with [test]
     for name in (
         "config.yaml",
         "metrics.jsonl",
@@ -105,10 +106,26 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path: Path, method: s
 
 
 @pytest.mark.slow
-def test_two_view_gsg_and_no_predictor_train(tmp_path: Path) -> None:
-    extra = ["objective.gsg_views=2", "model.predictor=false", "train.epochs=1", "monitor.knn_every=0"]
+def test_variable_length_multichannel_data_with_other_training_options(tmp_path: Path) -> None:
+    """JapaneseVowels (12 channels, 7-29 steps) with 2-view GSG, no predictor, AdamW, warmup, accumulation."""
+    extra = [
+        "data.name=JapaneseVowels",
+        "data.limit=48",
+        "objective.gsg_views=2",
+        "objective.pairing=permutation",
+        "model.predictor=false",
+        "optim.name=adamw",
+        "optim.lr=0.001",
+        "optim.warmup_epochs=1",
+        "train.grad_accum=2",
+        "train.epochs=2",
+        "monitor.knn_every=0",
+    ]
     assert pretrain(tmp_path / "run", *extra) == 0
-    assert (tmp_path / "run" / "encoder" / "model.safetensors").is_file()
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]  # 48 rows / 8 = 6 batches / 2 = 3 steps per epoch
+    assert rows[0]["lr"] < rows[2]["lr"]  # warming up over the first epoch
+    assert load_encoder(str(tmp_path / "run")).in_channels == 12
 
 
 @pytest.mark.slow
