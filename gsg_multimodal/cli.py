@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from .errors import UserError
@@ -101,7 +102,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base = load_config(args.config, args.overrides)  # validates once, before any training
     root = Path(args.out or Path("runs") / "compare" / Path(args.config).stem)
     user_keys = set(_flat_keys(parse_overrides(args.overrides)))
-    rows = {}
+    rows, wall = {}, {}
+    started = time.time()
     for name in names:
         run_dir = root / name
         overrides = [o for o in VARIANTS[name] if o.split("=")[0] not in user_keys]
@@ -115,18 +117,45 @@ def cmd_compare(args: argparse.Namespace) -> int:
             )
             cmd = [sys.executable, "-m", "gsg_multimodal", "pretrain", args.config, *overrides, flag]
             print(f"== {name}: {' '.join(cmd[3:])}", flush=True)
+            t0 = time.time()
             if subprocess.run(cmd).returncode != 0:
                 raise UserError(f"pretraining variant '{name}' failed (see above); fix it and rerun 'gsg compare'")
+            wall[name] = time.time() - t0
         else:
             print(f"== {name}: already pretrained in {run_dir}, reusing it", flush=True)
         rows[name] = evaluate_run(run_dir)
     if not args.no_random:
         rows["random init"] = evaluate_run(root / names[0], random_init=True)
     table = format_table(rows)
-    header = f"Compare: {args.config} {' '.join(args.overrides)} (seed {base.seed})"
-    (root / "compare.md").write_text(f"# {header}\n\n{table}\n")
-    print(f"\n{header}\n{table}\n(written to {root / 'compare.md'})")
+    command = " ".join(["gsg", "compare", args.config, *args.overrides, f"--variants {','.join(names)}"])
+    pretrain_times = ", ".join(f"{k} {v:.0f} s" for k, v in wall.items()) or "reused earlier runs"
+    provenance = [
+        f"- command: `{command}`",
+        f"- seed: {base.seed}; date: {time.strftime('%Y-%m-%d %H:%M %Z')}; machine: {machine_summary()}",
+        f"- pretraining wall time: {pretrain_times}; whole command: {time.time() - started:.0f} s",
+    ]
+    text = "\n".join([f"# Compare: {Path(args.config).name}", "", *provenance, "", table, ""])
+    (root / "compare.md").write_text(text)
+    print(f"\n{text}\n(written to {root / 'compare.md'})")
     return 0
+
+
+def machine_summary() -> str:
+    import os
+    import platform
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")  # Linux names the CPU model here; platform.processor() is often empty
+    models = (
+        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        if cpuinfo.is_file()
+        else []
+    )
+    cpu = models[0] if models else cpu
+    return f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
 def _flat_keys(tree: dict, prefix: str = "") -> list[str]:
