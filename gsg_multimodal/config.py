@@ -80,6 +80,11 @@ class MonitorConfig:
     knn_every: int = 10  # epochs between online kNN checks on labelled data; 0 disables
     knn_k: int = 20
     knn_temperature: float = 0.07
+    # Collapse guard: the std of L2-normalised z below collapse_fraction / sqrt(d) for
+    # collapse_patience consecutive steps counts as collapse; then warn, stop, or ignore.
+    collapse_action: Literal["warn", "stop", "off"] = "warn"
+    collapse_fraction: float = 0.2
+    collapse_patience: int = 200
 
 
 @dataclass

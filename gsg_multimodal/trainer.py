@@ -10,6 +10,8 @@ import json
 import math
 import os
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from .domain import DataSplits, Domain
 from .errors import UserError
 from .metrics import MetricsLog
 from .model import SiameseNetwork, TargetNetwork, ema_momentum, lr_multiplier, parameter_groups
-from .objectives import PAIRINGS, SiameseObjective
+from .monitors import StepMonitor
+from .objectives import SiameseObjective
 from .report import write_report
 
 # Keys that may differ between a run and its resume without changing what is computed.
@@ -135,6 +138,7 @@ class Trainer:
         with self.accelerator.main_process_first():
             self.data: DataSplits = self.domain.load_data()
         self._check_data()
+        self.step_callbacks: list[Callable[[Trainer], None]] = []  # called after each optimizer step
         self.objective = SiameseObjective(
             gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
         )
@@ -145,11 +149,11 @@ class Trainer:
         existing = checkpoints.latest_checkpoint(self.run_dir) if self.run_dir.exists() else None
         has_run = (self.run_dir / "config.yaml").is_file()
         if resume:
-            if existing is None:
-                raise UserError(
-                    f"--resume: '{self.run_dir}' has no complete checkpoint; start the run without --resume"
-                )
+            if existing is None and not has_run:
+                raise UserError(f"--resume: '{self.run_dir}' holds no run; start it without --resume")
             check_resume_config(self.run_dir, self.cfg)
+            if existing is None:  # stopped before its first checkpoint: nothing to lose, start over
+                print(f"--resume: '{self.run_dir}' has no checkpoint yet; starting from the beginning")
             return existing
         if has_run and not overwrite:
             raise UserError(
@@ -273,7 +277,10 @@ class Trainer:
 
         if self.accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+            tmp = self.run_dir / "config.yaml.tmp"  # written whole, then renamed: never half a config
+            tmp.write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+            os.replace(tmp, self.run_dir / "config.yaml")
+            checkpoints.remove_partial(self.run_dir)
         self.accelerator.wait_for_everyone()
 
     def train(self) -> dict[str, Any]:
@@ -290,8 +297,9 @@ class Trainer:
                     k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(to_dict(cfg)).items()
                 },
             )
-        monitor = StepMonitor(acc.device)
         z_ref = 1.0 / math.sqrt(cfg.model.projector_dim)
+        monitor = StepMonitor(acc.device, collapse_below=cfg.monitor.collapse_fraction * z_ref)
+        self.collapse_reported = False
         max_steps = min(cfg.train.max_steps or self.total_steps, self.total_steps)
         from tqdm.auto import tqdm
 
@@ -316,9 +324,11 @@ class Trainer:
                     continue
                 self.step += 1
                 bar.update(1)
+                for callback in self.step_callbacks:
+                    callback(self)
                 if self.step % cfg.train.log_every == 0 or self.step == max_steps:
                     now = time.time()
-                    self._check_finite(monitor)
+                    self._check_health(monitor)
                     row = monitor.flush(acc)
                     row.update(
                         step=self.step,
@@ -335,7 +345,7 @@ class Trainer:
                 every = cfg.train.checkpoint_every
                 stop = self.step >= max_steps
                 if (every and self.step % every == 0) or stop:
-                    self._check_finite(monitor)
+                    self._check_health(monitor)
                     self._save_checkpoint()
                 if stop:
                     break
@@ -346,7 +356,7 @@ class Trainer:
             if cfg.monitor.knn_every and self.data.labelled and self.epoch % cfg.monitor.knn_every == 0:
                 self._log({"step": self.step, "epoch": self.epoch, "knn_acc": self.knn_monitor()}, log)
             if not cfg.train.checkpoint_every or self.epoch == cfg.train.epochs:
-                self._check_finite(monitor)
+                self._check_health(monitor)
                 self._save_checkpoint()
         bar.close()
         finished = self.epoch >= cfg.train.epochs or self.step >= self.total_steps
@@ -359,14 +369,29 @@ class Trainer:
         """Finish the trackers and leave the process group (after this, no collective calls)."""
         self.accelerator.end_training()
 
-    def _check_finite(self, monitor: StepMonitor) -> None:
-        """Stop on a NaN/inf loss before it can reach a checkpoint (checked lazily: no sync per step)."""
-        bad = int(self.accelerator.gather(monitor.first_bad_step.reshape(1)).max())
+    def _check_health(self, monitor: StepMonitor) -> None:
+        """Stop on a NaN/inf loss, and act on collapse, before either can reach a checkpoint.
+
+        Checked when metrics are logged and before each checkpoint, not every step, so the
+        step itself never waits for the device.
+        """
+        acc, mon = self.accelerator, self.cfg.monitor
+        flags = acc.gather(torch.stack([monitor.first_bad_step, monitor.low_streak]).unsqueeze(0)).amax(0)
+        bad, streak = int(flags[0]), int(flags[1])
         if bad > 0:
             raise UserError(
                 f"the loss became NaN or infinite at step {bad}; the last good checkpoint is kept in "
                 f"'{checkpoints.checkpoint_root(self.run_dir)}'. Lower optim.lr or check the data for NaN/inf values"
             )
+        if mon.collapse_action != "off" and streak >= mon.collapse_patience and not self.collapse_reported:
+            message = (
+                f"representations collapsed: the std of normalised z stayed below {monitor.collapse_below:.4f} "
+                f"({mon.collapse_fraction} x 1/sqrt(d)) for {streak} steps, up to step {self.step}"
+            )
+            if mon.collapse_action == "stop":
+                raise UserError(f"{message}; stopped, the last checkpoint before it is kept")
+            warnings.warn(message + " (set monitor.collapse_action=stop to stop such runs)", stacklevel=2)
+            self.collapse_reported = True
 
     def _momentum(self, step: int) -> float:
         o = self.cfg.objective
@@ -440,40 +465,3 @@ class Trainer:
             write_report(self.run_dir)
         acc.wait_for_everyone()
         return path
-
-
-class StepMonitor:
-    """Accumulates per-step statistics on the device; read back (synchronising) only when logging."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.first_bad_step = torch.zeros((), dtype=torch.long, device=device)  # 0 = none yet
-        self.reset()
-
-    def reset(self) -> None:
-        self.loss = torch.zeros((), device=self.device)
-        self.z_std = torch.zeros((), device=self.device)
-        self.pairs = torch.zeros(len(PAIRINGS), device=self.device)
-        self.n = 0
-
-    def add(self, loss: torch.Tensor, z: torch.Tensor, pairs: torch.Tensor | None, step: int) -> None:
-        # Collapse monitor: std over the batch of L2-normalised z, averaged over dimensions;
-        # about 1/sqrt(d) for spread-out representations, 0 when collapsed (SimSiam paper, Fig. 2).
-        self.loss += loss.float()
-        fresh = ~torch.isfinite(loss) & (self.first_bad_step == 0)
-        self.first_bad_step = torch.where(fresh, torch.full_like(self.first_bad_step, step), self.first_bad_step)
-        self.z_std += torch.nn.functional.normalize(z.float(), dim=1).std(dim=0).mean()
-        if pairs is not None:
-            self.pairs += pairs.float()
-        self.n += 1
-
-    def flush(self, accelerator: Any) -> dict[str, float]:
-        stats = torch.cat([torch.stack([self.loss, self.z_std]) / max(self.n, 1), self.pairs])
-        stats = accelerator.reduce(stats, reduction="mean")
-        row = {"loss": float(stats[0]), "z_std": float(stats[1])}
-        total = float(stats[2:].sum())
-        if total > 0:
-            for (a, b), count in zip(PAIRINGS, stats[2:].tolist(), strict=True):
-                row[f"pair_{a}_{b}"] = count / total
-        self.reset()
-        return row

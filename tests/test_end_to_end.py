@@ -155,8 +155,16 @@ def test_torchrun_two_processes_are_really_distributed(tmp_path: Path) -> None:
     assert result["num_processes"] == 2
     assert "MULTI_CPU" in result["distributed_type"]
     assert result["steps"] == 3
-    assert result["max_param_diff_across_ranks"] == 0.0  # gradients were averaged across ranks
+    # After every step both ranks hold identical weights: gradients were averaged across ranks...
+    assert result["max_param_diff_per_step"] == [0.0, 0.0, 0.0]
     assert result["aug_draws_differ"]  # ...while each rank drew its own augmentations
+    # Evaluation features gathered from both ranks: every row once, in order, as computed in one process.
+    assert result["gathered_rows"] == result["dataset_rows"] == 40
+    assert result["labels_match"]
+    assert result["features_max_diff"] < 1e-5
+    # Only the main process writes: one metrics row per step, not one per rank.
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
 
 
 @pytest.mark.slow

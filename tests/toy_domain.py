@@ -23,6 +23,7 @@ class DigitsData:
 class DigitsViews:
     noise: float = 0.3
     drop: float = 0.2
+    nan_after_step: int = 0  # > 0: views turn NaN from this step on (to provoke the NaN guard)
 
 
 @dataclass
@@ -65,6 +66,9 @@ class DigitsDomain(Domain):
 
     def make_views(self, batch: dict[str, torch.Tensor], n_views: int, generator: torch.Generator) -> list[Any]:
         x = batch["x"]
+        self.calls = getattr(self, "calls", 0) + 1
+        if 0 < self.views_cfg.nan_after_step <= self.calls:
+            x = torch.full_like(x, float("nan"))
         views = []
         for _ in range(n_views):
             noise = torch.randn(x.shape, generator=generator, device=x.device) * self.views_cfg.noise

@@ -1,4 +1,4 @@
-"""Run under ``torchrun --nproc_per_node 2``: train a few steps, then check the ranks really cooperate.
+"""Run under ``torchrun --nproc_per_node 2``: train a few steps, checking that the ranks really cooperate.
 
 Writes ``<output_dir>/distributed_check.json`` from rank 0 with what every rank saw.
 """
@@ -11,27 +11,45 @@ import sys
 import torch
 
 from gsg_multimodal.config import load_config
+from gsg_multimodal.features import eval_loader, extract_features
 from gsg_multimodal.trainer import Trainer
 
 
 def main() -> None:
     cfg = load_config(sys.argv[1], sys.argv[2:])
     trainer = Trainer(cfg)
-    summary = trainer.train()
     acc = trainer.accelerator
-    params = torch.cat([p.detach().flatten() for p in acc.unwrap_model(trainer.model).parameters()])
-    all_params = acc.gather(params.unsqueeze(0))
+    diffs: list[float] = []
+
+    def weights_agree(t: Trainer) -> None:  # after every optimizer step
+        params = torch.cat([p.detach().flatten() for p in acc.unwrap_model(t.model).parameters()])
+        everyone = acc.gather(params.unsqueeze(0))
+        diffs.append(float((everyone - everyone[0]).abs().max()))
+
+    trainer.step_callbacks.append(weights_agree)
+    summary = trainer.train()
     # The next augmentation draw of each rank: must differ across ranks.
-    draw = torch.rand(4, generator=trainer.aug_rng).unsqueeze(0)
-    all_draws = acc.gather(draw)
+    all_draws = acc.gather(torch.rand(4, generator=trainer.aug_rng).unsqueeze(0))
+    # Features of the 40-row test split in batches of 16 over 2 ranks: the last batch is uneven and
+    # padded with duplicates, which gather_for_metrics must drop.
+    encoder = acc.unwrap_model(trainer.model).encoder
+    feats, labels = extract_features(
+        encoder, eval_loader(trainer.data.test, trainer.domain, 16, acc), trainer.domain, acc
+    )
     if acc.is_main_process:
+        full = trainer.domain.collate([trainer.data.test[i] for i in range(len(trainer.data.test))])
+        with torch.no_grad():
+            reference = encoder.eval()(trainer.domain.eval_input(full))
         result = {
             "distributed_type": str(acc.distributed_type),
             "num_processes": acc.num_processes,
             "steps": summary["steps"],
-            "max_param_diff_across_ranks": float((all_params - all_params[0]).abs().max()),
-            "param_norm": float(all_params[0].norm()),
+            "max_param_diff_per_step": diffs,
             "aug_draws_differ": bool(not torch.equal(all_draws[0], all_draws[1])),
+            "gathered_rows": int(feats.shape[0]),
+            "dataset_rows": len(trainer.data.test),
+            "labels_match": bool(torch.equal(labels, full["label"])),
+            "features_max_diff": float((feats - reference).abs().max()),
         }
         (trainer.run_dir / "distributed_check.json").write_text(json.dumps(result))
     trainer.close()
