@@ -73,6 +73,7 @@ class TrainConfig:
     progress_bar: bool = True
     deterministic: bool = False
     max_steps: int | None = None  # stop early after this many optimizer steps (tests, smoke runs)
+    compile: bool = False  # torch.compile the siamese network (measure before relying on it)
 
 
 @dataclass

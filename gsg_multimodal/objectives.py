@@ -74,7 +74,7 @@ def gsg_loss_per_sample(p: dict[str, torch.Tensor], t: dict[str, torch.Tensor], 
     sibling = {"11": "12", "12": "11", "21": "22", "22": "21"}
     term = {v: negative_cosine(p[v], t[sibling[v]]) for v in sibling}
     candidates = torch.stack([0.5 * (term[a] + term[b]) for a, b in PAIRINGS], dim=-1)
-    mask = F.one_hot(choice, len(PAIRINGS)).bool()
+    mask = choice.unsqueeze(1) == torch.arange(len(PAIRINGS), device=choice.device)  # one-hot without a sync
     return torch.where(mask, candidates, torch.zeros_like(candidates)).sum(dim=-1)
 
 
@@ -123,5 +123,7 @@ class SiameseObjective:
         tv = {"11": t[0], "12": t[1], "21": t[i21][r], "22": t[i22][r]}
         choice = select_pairing(tv["11"], tv["12"], tv["21"], tv["22"])
         per_sample = gsg_loss_per_sample(pv, tv, choice)
-        counts = torch.bincount(choice, minlength=len(PAIRINGS))
+        # scatter_add rather than bincount: bincount reads the max back to the host (a sync on GPUs).
+        counts = torch.zeros(len(PAIRINGS), dtype=torch.long, device=choice.device)
+        counts.scatter_add_(0, choice, torch.ones_like(choice))
         return ObjectiveOutput(per_sample.mean(), per_sample, counts, r)

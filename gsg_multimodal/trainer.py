@@ -186,6 +186,10 @@ class Trainer:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.target = TargetNetwork(model).to(acc.device) if cfg.objective.method == "byol" else None
         groups = parameter_groups(model, cfg.model.fixed_predictor_lr)
+        if cfg.train.compile:
+            # Compiles in place: parameters and state-dict keys stay those of the plain model,
+            # so checkpoints and exports are the same with or without compilation.
+            model.compile()
         if cfg.optim.name == "sgd":
             optimizer = torch.optim.SGD(
                 groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay
