@@ -100,18 +100,20 @@ def check_really_distributed(accelerator: Any) -> None:
 
 
 def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
-    import yaml
+    from .config import build_config, read_yaml
 
     saved_file = run_dir / "config.yaml"
     if not saved_file.is_file():
         return
-    saved = flatten(yaml.safe_load(saved_file.read_text()) or {})
-    now = flatten(to_dict(cfg))
-    if saved.get("domain") != cfg.domain:
+    saved_raw = read_yaml(saved_file)
+    if saved_raw.get("domain") != cfg.domain:
         raise UserError(
-            f"cannot resume '{run_dir}': its checkpoints come from domain {saved.get('domain')!r}, "
+            f"cannot resume '{run_dir}': its checkpoints come from domain {saved_raw.get('domain')!r}, "
             f"not {cfg.domain!r} (a different config); resume with the run's own config.yaml"
         )
+    # Through the dataclasses, so keys added to the config since the run was made take their defaults.
+    saved = flatten(to_dict(build_config(saved_raw)))
+    now = flatten(to_dict(cfg))
     differ = [
         k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and not k.startswith(RESUME_SAFE_KEYS)
     ]
