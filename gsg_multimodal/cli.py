@@ -34,25 +34,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="kNN / linear probe / RBF SVM on a run's frozen encoder")
     e.add_argument("run_dir", help="the output_dir of a finished 'gsg pretrain'")
-    e.add_argument("--random-init", action="store_true", help="evaluate a randomly initialised encoder instead")
+    e.add_argument(
+        "--random-init",
+        action="store_true",
+        help="evaluate the encoder as built before pretraining (random init, or pretrained weights as shipped)",
+    )
+    e.add_argument("--floor", action="store_true", help="evaluate the domain's hand-crafted baseline instead")
 
     c = sub.add_parser("compare", help="pretrain several objectives on one config and print one table")
     c.add_argument("config")
     c.add_argument("overrides", nargs="*", help="key=value overrides applied to every variant")
     c.add_argument("--variants", default="gsg,simsiam", help=f"comma-separated, from: {', '.join(VARIANTS)}")
-    c.add_argument("--no-random", action="store_true", help="skip the random-init floor row")
+    c.add_argument("--no-random", action="store_true", help="skip the row of the encoder before pretraining")
+    c.add_argument("--no-floor", action="store_true", help="skip the domain's hand-crafted baseline row")
     c.add_argument("--out", help="folder for the variants' runs (default: runs/compare/<config name>)")
 
     sub.add_parser("domains", help="list registered domains and their built-in data sets")
+
+    v = sub.add_parser("views", help="draw a few samples and their augmented views to a PNG, to see what is trained on")
+    v.add_argument("config")
+    v.add_argument("overrides", nargs="*", help="key=value overrides, e.g. views.preset=mnist")
+    v.add_argument("--samples", type=int, default=8, help="how many samples (rows of the grid)")
+    v.add_argument("--views", type=int, default=4, help="how many augmented views per sample")
+    v.add_argument("--out", default="views.png", help="output image (default: views.png)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "compare": cmd_compare, "domains": cmd_domains}[
-            args.command
-        ](args)
+        commands = {
+            "pretrain": cmd_pretrain,
+            "evaluate": cmd_evaluate,
+            "compare": cmd_compare,
+            "domains": cmd_domains,
+            "views": cmd_views,
+        }
+        return commands[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -78,12 +96,18 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run
+    from .evaluate import evaluate_floor, evaluate_run
     from .probes import format_table
 
+    if args.floor:
+        results = evaluate_floor(args.run_dir)
+        if results is None:
+            raise UserError("this run's domain has no hand-crafted baseline; drop --floor")
+        print(format_table({results.get("name", "floor"): results}))
+        return 0
     results = evaluate_run(args.run_dir, random_init=args.random_init)
     if results:
-        print(format_table({"random init" if args.random_init else args.run_dir: results}))
+        print(format_table({results["encoder"] if args.random_init else args.run_dir: results}))
     return 0
 
 
@@ -125,7 +149,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(f"== {name}: already pretrained in {run_dir}, reusing it", flush=True)
         rows[name] = evaluate_run(run_dir)
     if not args.no_random:
-        rows["random init"] = evaluate_run(root / names[0], random_init=True)
+        initial = evaluate_run(root / names[0], random_init=True)
+        rows[initial.get("encoder", "random init")] = initial
+    if not args.no_floor:
+        from .evaluate import evaluate_floor
+
+        floor = evaluate_floor(root / names[0])
+        if floor is not None:
+            rows[floor.get("name", "hand-crafted floor")] = floor
     table = format_table(rows)
     command = " ".join(["gsg", "compare", args.config, *args.overrides, f"--variants {','.join(names)}"])
     pretrain_times = ", ".join(f"{k} {v:.0f} s" for k, v in wall.items()) or "reused earlier runs"
@@ -170,8 +201,36 @@ def cmd_domains(args: argparse.Namespace) -> int:
 
     for name, target in sorted(available_domains().items()):
         print(f"{name}  ({target})")
-        for ds, desc in get_domain(name).builtin_datasets().items():
+        try:
+            builtin = get_domain(name).builtin_datasets()
+        except UserError as exc:  # one broken plug-in must not hide the others
+            print(f"    unavailable: {exc}")
+            continue
+        for ds, desc in builtin.items():
             print(f"    {ds:<24} {desc}")
+    return 0
+
+
+def cmd_views(args: argparse.Namespace) -> int:
+    """Augment the first ``--samples`` pretraining rows ``--views`` times and let the domain draw them."""
+    import torch
+
+    from .config import load_config
+    from .trainer import build_domain
+
+    if args.samples < 1 or args.views < 1:
+        raise UserError("--samples and --views must be at least 1")
+    cfg = load_config(args.config, args.overrides)
+    domain = build_domain(cfg)
+    data = domain.load_data()
+    rows = [data.pretrain[i] for i in range(min(args.samples, len(data.pretrain)))]
+    batch = domain.collate(rows)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    views = domain.make_views(batch, args.views, generator)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    domain.save_views_grid(batch, views, out)
+    print(f"{len(rows)} samples x {args.views} views -> {out}")
     return 0
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import UserError
 
 if TYPE_CHECKING:
     import datasets
@@ -86,3 +89,29 @@ class Domain(ABC):
     @abstractmethod
     def build_encoder(self, info: dict[str, Any]) -> nn.Module:
         """The encoder: maps a view (or eval input) to features ``[N, D]``; must expose ``out_dim``."""
+
+    # Optional hooks: a domain overrides only those that make sense for its data.
+
+    def initial_encoder_name(self) -> str:
+        """How the encoder from ``build_encoder`` (before any pretraining) is named in result tables.
+
+        A randomly initialised network is the floor; a domain whose encoder starts from
+        pretrained weights names it (e.g. "MiniLM as shipped").
+        """
+        return "random init"
+
+    def export_extras(self, encoder: nn.Module, folder: Path) -> None:
+        """Write extra files into an encoder export (e.g. a ``save_pretrained`` copy), before it is published."""
+        return None  # most domains need nothing beyond the safetensors weights and config.json
+
+    def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
+        """Accuracy of a hand-crafted baseline on ``data`` (e.g. TF-IDF or MFCC + a linear model), or ``None``.
+
+        Returns the same shape as ``probes.evaluate_features`` plus a ``"name"`` entry;
+        probes that do not apply are left out and show as ``n/a``.
+        """
+        return None
+
+    def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
+        """Draw a few samples and their augmented views to an image file, for ``gsg views``."""
+        raise UserError(f"domain {self.name!r} cannot draw its views yet; 'gsg views' works for image domains")

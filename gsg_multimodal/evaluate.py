@@ -61,10 +61,32 @@ def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, An
     if accelerator.is_main_process:
         torch.set_num_threads(max(torch.get_num_threads(), 1))
         results = evaluate_features(*feats["train"], *feats["test"], cfg.eval, seed=cfg.seed)
-        results["encoder"] = "random init" if random_init else str(run_dir / "encoder")
+        results["encoder"] = domain.initial_encoder_name() if random_init else str(run_dir / "encoder")
         results["feature_dim"] = int(feats["train"][0].shape[1])
         out = run_dir / ("eval_random.json" if random_init else "eval.json")
         out.write_text(json.dumps(results, indent=2))
         write_report(run_dir)
     accelerator.wait_for_everyone()
+    return results
+
+
+def evaluate_floor(run_dir: str | Path) -> dict[str, Any] | None:
+    """The domain's hand-crafted baseline (e.g. TF-IDF or MFCC + logistic regression) on the run's data.
+
+    Written to ``eval_floor.json``; ``None`` when the domain has no such baseline.
+    """
+    from .report import write_report
+    from .trainer import build_domain
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    domain = build_domain(cfg)
+    data = domain.load_data()
+    if not data.labelled:
+        raise UserError(f"data set {cfg.data} has no labelled train and test splits; evaluation needs both")
+    results = domain.handcrafted_floor(data, cfg.eval, cfg.seed)
+    if results is None:
+        return None
+    (run_dir / "eval_floor.json").write_text(json.dumps(results, indent=2))
+    write_report(run_dir)
     return results

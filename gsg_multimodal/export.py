@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,13 @@ FORMAT = "gsg-multimodal-encoder"
 VERSION = 1
 
 
-def save_encoder(encoder: Any, path: str | Path, meta: dict[str, Any]) -> Path:
-    """Write ``encoder``'s weights and ``meta`` (domain, configs, info) to ``path`` atomically."""
+def save_encoder(
+    encoder: Any, path: str | Path, meta: dict[str, Any], extras: Callable[[Any, Path], None] | None = None
+) -> Path:
+    """Write ``encoder``'s weights and ``meta`` (domain, configs, info) to ``path`` atomically.
+
+    ``extras(encoder, folder)`` may add files (a domain's own format) before the folder is published.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -31,6 +37,8 @@ def save_encoder(encoder: Any, path: str | Path, meta: dict[str, Any]) -> Path:
     save_file(state, str(tmp / "model.safetensors"))
     config = {"format": FORMAT, "version": VERSION, "out_dim": int(encoder.out_dim), **meta}
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    if extras is not None:
+        extras(encoder, tmp)
     if path.exists():
         old = path.with_name(path.name + ".old")
         os.replace(path, old)

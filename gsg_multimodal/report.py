@@ -34,10 +34,17 @@ def write_report(run_dir: Path) -> None:
         )
     if knn:
         lines.append(f"- online kNN accuracy (monitor): {knn[-1]['knn_acc']:.3f} at epoch {knn[-1]['epoch']}")
-    for name, title in (("eval.json", "pretrained encoder"), ("eval_random.json", "random-init encoder (floor)")):
+    for name, title in (
+        ("eval.json", "pretrained encoder"),
+        ("eval_random.json", "encoder before pretraining"),
+        ("eval_floor.json", "hand-crafted floor"),
+    ):
         if (run_dir / name).is_file():
             from .probes import format_table
 
             results = json.loads((run_dir / name).read_text())
+            title = results.get("name", title) if name == "eval_floor.json" else title
+            if name == "eval_random.json":
+                title = f"{title} ({results.get('encoder', 'random init')})"
             lines += ["", f"## Evaluation: {title}", "", format_table({title: results})]
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")

@@ -467,7 +467,7 @@ class Trainer:
                 "objective": to_dict(self.cfg.objective),
                 "steps": self.step,
             }
-            save_encoder(acc.unwrap_model(self.model).encoder, path, meta)
+            save_encoder(acc.unwrap_model(self.model).encoder, path, meta, extras=self.domain.export_extras)
             write_report(self.run_dir)
         acc.wait_for_everyone()
         return path
