@@ -16,6 +16,8 @@ VARIANTS: dict[str, list[str]] = {
     "gsg2": ["objective.method=simsiam", "objective.gsg=true", "objective.gsg_views=2"],
     "byol": ["objective.method=byol", "objective.gsg=false"],
     "byol-gsg": ["objective.method=byol", "objective.gsg=true", "objective.gsg_views=4"],
+    "simclr": ["objective.method=simclr", "objective.gsg=false"],  # explicit negatives (InfoNCE)
+    "supervised": ["objective.method=supervised", "objective.gsg=false"],  # the ceiling: trained with labels
 }
 
 

@@ -33,12 +33,23 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    method: Literal["simsiam", "byol"] = "simsiam"
+    # simsiam / byol: the non-contrastive bases GSG applies to. simclr: the explicit-negatives
+    # reference (InfoNCE). supervised: the ceiling, the same encoder trained with the labels.
+    method: Literal["simsiam", "byol", "simclr", "supervised"] = "simsiam"
     gsg: bool = True
     gsg_views: Literal[2, 4] = 4  # 4: as published (4N views); 2: partners from the same 2N views
     pairing: Literal["derangement", "permutation"] = "derangement"
     momentum: float = 0.99  # BYOL target EMA base momentum
     momentum_schedule: Literal["cosine", "constant"] = "cosine"
+    temperature: float = 0.2  # simclr only
+
+    def __post_init__(self) -> None:
+        if self.gsg and self.method not in ("simsiam", "byol"):
+            raise UserError(
+                f"objective.gsg=true applies to simsiam and byol, not {self.method}; set objective.gsg=false"
+            )
+        if self.temperature <= 0:
+            raise UserError(f"objective.temperature must be positive, got {self.temperature}")
 
     @property
     def n_views(self) -> int:

@@ -51,6 +51,24 @@ class SiameseNetwork(nn.Module):
         return z, [self.predictor(zi) for zi in z]
 
 
+class SupervisedNetwork(nn.Module):
+    """The ceiling's network: the same encoder with a linear classifier, trained on labels.
+
+    ``forward(views)`` returns per-view encoder features (watched by the collapse monitor)
+    and per-view class logits.
+    """
+
+    def __init__(self, encoder: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.classifier = nn.Linear(encoder.out_dim, num_classes)
+        self.predictor = nn.Identity()  # no predictor: every parameter follows the schedule
+
+    def forward(self, views: list[Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        h = [self.encoder(v) for v in views]
+        return h, [self.classifier(hi) for hi in h]
+
+
 class TargetNetwork(nn.Module):
     """BYOL's target: an exponential moving average of the online encoder + projector.
 
@@ -92,7 +110,7 @@ def ema_momentum(base: float, step: int, total_steps: int, schedule: str) -> flo
     return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
-def parameter_groups(model: SiameseNetwork, fixed_predictor_lr: bool) -> list[dict]:
+def parameter_groups(model: SiameseNetwork | SupervisedNetwork, fixed_predictor_lr: bool) -> list[dict]:
     """Optimizer groups; the predictor's group is flagged so the schedule leaves its lr fixed."""
     predictor = list(model.predictor.parameters())
     predictor_ids = {id(p) for p in predictor}

@@ -38,6 +38,8 @@ def draw_pairing(n: int, generator: torch.Generator, derangement: bool) -> torch
     ``derangement=False`` is the published code's plain ``randperm`` (about one sample
     per batch is paired with itself). ``derangement=True`` redraws until no sample is its
     own partner, which gives a uniformly random derangement in e ~ 2.7 draws on average.
+    The trainer passes a CPU generator: the fixed-point check then reads no GPU memory,
+    so drawing costs no host-device synchronisation.
     """
     if derangement and n < 2:
         raise ValueError("a derangement needs at least 2 samples per batch")
@@ -116,7 +118,7 @@ class SiameseObjective:
         if generator is None:
             raise ValueError("GSG needs a generator to draw the pairing")
         n = p[0].shape[0]
-        r = draw_pairing(n, generator, self.derangement)
+        r = _to_device(draw_pairing(n, generator, self.derangement), p[0].device)
         # Image 2's views: the extra two views (published GSG) or the same two views (2-view GSG).
         i21, i22 = (2, 3) if self.gsg_views == 4 else (0, 1)
         pv = {"11": p[0], "12": p[1], "21": p[i21][r], "22": p[i22][r]}
@@ -127,3 +129,52 @@ class SiameseObjective:
         counts = torch.zeros(len(PAIRINGS), dtype=torch.long, device=choice.device)
         counts.scatter_add_(0, choice, torch.ones_like(choice))
         return ObjectiveOutput(per_sample.mean(), per_sample, counts, r)
+
+
+def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a small host tensor to ``device`` without waiting for the kernels queued there."""
+    if x.device == device:
+        return x
+    if device.type == "cuda":  # a copy from pageable memory would synchronise; pinned memory does not
+        x = x.pin_memory()
+    return x.to(device, non_blocking=True)
+
+
+def info_nce_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's NT-Xent per sample: each view must pick its sibling among the other 2N - 1 views.
+
+    Cosine similarities divided by ``temperature``; the loss of sample i is the mean of the
+    cross-entropies of its two views as anchors. Negatives come from this process's batch.
+    """
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+    logits = z @ z.T / temperature
+    logits.fill_diagonal_(float("-inf"))  # a view is not its own candidate
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    per_view = F.cross_entropy(logits, positives, reduction="none")
+    return 0.5 * (per_view[:n] + per_view[n:])
+
+
+class ContrastiveObjective:
+    """The explicit-negatives reference (SimCLR / InfoNCE) on the projections of two views."""
+
+    n_views = 2
+
+    def __init__(self, temperature: float) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = temperature
+
+    def __call__(self, z: list[torch.Tensor]) -> ObjectiveOutput:
+        per_sample = info_nce_per_sample(z[0], z[1], self.temperature)
+        return ObjectiveOutput(per_sample.mean(), per_sample)
+
+
+class SupervisedObjective:
+    """The ceiling: cross-entropy of a linear classifier on each augmented view, labels from the data."""
+
+    n_views = 2
+
+    def __call__(self, logits: list[torch.Tensor], labels: torch.Tensor) -> ObjectiveOutput:
+        per_sample = torch.stack([F.cross_entropy(x.float(), labels, reduction="none") for x in logits]).mean(0)
+        return ObjectiveOutput(per_sample.mean(), per_sample)

@@ -12,6 +12,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,9 @@ from .config import RunConfig, to_dict
 from .domain import DataSplits, Domain
 from .errors import UserError
 from .metrics import MetricsLog
-from .model import SiameseNetwork, TargetNetwork, ema_momentum, lr_multiplier, parameter_groups
+from .model import SiameseNetwork, SupervisedNetwork, TargetNetwork, ema_momentum, lr_multiplier, parameter_groups
 from .monitors import StepMonitor
-from .objectives import SiameseObjective
+from .objectives import ContrastiveObjective, SiameseObjective, SupervisedObjective
 from .report import write_report
 
 # Keys that may differ between a run and its resume without changing what is computed.
@@ -130,6 +131,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> None:
         self.cfg = cfg
+        self.method = cfg.objective.method
         self.run_dir = Path(cfg.output_dir)
         self.resume_from = self._prepare_run_dir(resume, overwrite)
         self.accelerator = make_accelerator(cfg, self.run_dir, with_trackers=True)
@@ -141,9 +143,17 @@ class Trainer:
             self.data: DataSplits = self.domain.load_data()
         self._check_data()
         self.step_callbacks: list[Callable[[Trainer], None]] = []  # called after each optimizer step
-        self.objective = SiameseObjective(
-            gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
-        )
+        self.objective: Any
+        if self.method == "simclr":
+            self.objective = ContrastiveObjective(cfg.objective.temperature)
+        elif self.method == "supervised":
+            self.objective = SupervisedObjective()
+        else:
+            self.objective = SiameseObjective(
+                gsg=cfg.objective.gsg,
+                gsg_views=cfg.objective.gsg_views,
+                derangement=cfg.objective.pairing == "derangement",
+            )
 
     # ------------------------------------------------------------------ setup
 
@@ -164,8 +174,15 @@ class Trainer:
             )
         return None
 
+    @property
+    def train_rows(self) -> Any:
+        """What the loader iterates: the pretraining split, or the labelled train split for the supervised ceiling."""
+        return self.data.train if self.method == "supervised" else self.data.pretrain
+
     def _check_data(self) -> None:
-        n = len(self.data.pretrain)
+        if self.method == "supervised" and self.data.train is None:
+            raise UserError("objective.method=supervised needs a labelled train split; this data set has no labels")
+        n = len(self.train_rows)
         if n == 0:
             raise UserError("the pretraining data set is empty; check data.* in the config")
         need = self.cfg.train.batch_size * self.accelerator.num_processes
@@ -182,7 +199,14 @@ class Trainer:
 
         cfg, acc = self.cfg, self.accelerator
         encoder = self.domain.build_encoder(self.data.info)
-        model = SiameseNetwork(encoder, cfg.model)
+        model: torch.nn.Module
+        if self.method == "supervised":
+            model = SupervisedNetwork(encoder, self._num_classes())
+        else:
+            # SimCLR has no predictor: it contrasts the projections themselves.
+            model = SiameseNetwork(
+                encoder, replace(cfg.model, predictor=cfg.model.predictor and self.method != "simclr")
+            )
         # SyncBatchNorm exists for GPUs only; on several CPU processes each keeps its own statistics.
         if cfg.train.sync_batchnorm and acc.num_processes > 1 and acc.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -201,7 +225,7 @@ class Trainer:
                 groups, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
             )
         loader = DataLoader(
-            self.data.pretrain,
+            self.train_rows,
             batch_size=cfg.train.batch_size,
             shuffle=True,
             drop_last=True,  # BatchNorm and the GSG pairing need full batches
@@ -231,7 +255,8 @@ class Trainer:
         # and both streams are saved with each checkpoint, so a resumed run draws the same numbers.
         rank_seed = cfg.seed * 1_000_003 + 7919 * acc.process_index
         self.aug_rng = torch.Generator(device=acc.device).manual_seed(rank_seed + 1)
-        self.pair_rng = torch.Generator(device=acc.device).manual_seed(rank_seed + 2)
+        # The pairing is drawn on the host (see draw_pairing) and copied to the device asynchronously.
+        self.pair_rng = torch.Generator().manual_seed(rank_seed + 2)
         self.step = self.epoch = self.batch_in_epoch = 0
 
     # ------------------------------------------------------------------ checkpoints
@@ -303,7 +328,9 @@ class Trainer:
                     k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(to_dict(cfg)).items()
                 },
             )
-        z_ref = 1.0 / math.sqrt(cfg.model.projector_dim)
+        # The monitored z: projections, or the encoder features for the supervised ceiling.
+        z_dim = self.accelerator.unwrap_model(self.model).encoder.out_dim if self.method == "supervised" else None
+        z_ref = 1.0 / math.sqrt(z_dim or cfg.model.projector_dim)
         monitor = StepMonitor(acc.device, collapse_below=cfg.monitor.collapse_fraction * z_ref)
         self.collapse_reported = False
         max_steps = min(cfg.train.max_steps or self.total_steps, self.total_steps)
@@ -399,6 +426,11 @@ class Trainer:
             warnings.warn(message + " (set monitor.collapse_action=stop to stop such runs)", stacklevel=2)
             self.collapse_reported = True
 
+    def _num_classes(self) -> int:
+        if self.data.label_names:
+            return len(self.data.label_names)
+        return int(max(self.data.train["label"])) + 1
+
     def _momentum(self, step: int) -> float:
         o = self.cfg.objective
         return ema_momentum(o.momentum, step, self.total_steps, o.momentum_schedule) if self.target else 0.0
@@ -407,13 +439,18 @@ class Trainer:
         acc, cfg = self.accelerator, self.cfg
         with acc.accumulate(self.model):
             views = self.domain.make_views(batch, self.objective.n_views, self.aug_rng)
-            z, p = self.model(views)
-            if self.target is not None:
-                with torch.no_grad(), acc.autocast():
-                    t = self.target(views)
+            z, p = self.model(views)  # supervised: encoder features and class logits
+            if self.method == "supervised":
+                out = self.objective(p, batch["label"])
+            elif self.method == "simclr":
+                out = self.objective(z)
             else:
-                t = z
-            out = self.objective(p, t, self.pair_rng)
+                if self.target is not None:
+                    with torch.no_grad(), acc.autocast():
+                        t = self.target(views)
+                else:
+                    t = z
+                out = self.objective(p, t, self.pair_rng)
             acc.backward(out.loss)
             if acc.sync_gradients and cfg.optim.grad_clip:
                 acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
