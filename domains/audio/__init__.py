@@ -1,0 +1,74 @@
+"""The audio domain: drums, spoken words or your own clips; BYOL-A style views; log-mel or waveform encoders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gsg_multimodal.domain import DataSplits, Domain
+from gsg_multimodal.errors import UserError
+
+from .augment import AudioViewsConfig, Views, check_crop, collate_audio, crop_samples
+from .data import BUILTIN_DATASETS, AudioDataConfig, load_audio
+from .encoders import AudioEncoderConfig, build_encoder
+
+
+class AudioDomain(Domain):
+    """Mono clips at one sample rate; views are normalised log-mels ``[N, 1, n_mels, frames]`` or waveforms."""
+
+    name = "audio"
+    data_config = AudioDataConfig
+    views_config = AudioViewsConfig
+    encoder_config = AudioEncoderConfig
+
+    def __init__(self, data: Any, views: Any, encoder: Any) -> None:
+        super().__init__(data, views, encoder)
+        check_crop(self.views_cfg, self.data_cfg)
+        self._views: Views | None = None
+
+    @classmethod
+    def builtin_datasets(cls) -> dict[str, str]:
+        return dict(BUILTIN_DATASETS)
+
+    def load_data(self) -> DataSplits:
+        splits = load_audio(self.data_cfg)
+        self._set_info(splits.info)
+        return splits
+
+    def _set_info(self, info: dict[str, Any]) -> None:
+        if int(info["sample_rate"]) != self.data_cfg.sample_rate or int(info["n_mels"]) != self.data_cfg.n_mels:
+            raise UserError(
+                f"the encoder was made for {info['sample_rate']} Hz, {info['n_mels']} mel bands, but data has "
+                f"{self.data_cfg.sample_rate} Hz, {self.data_cfg.n_mels}; use the run's own data section"
+            )
+        self._views = Views(self.views_cfg, self.data_cfg, info, waveform=self.encoder_cfg.waveform)
+
+    @property
+    def views(self) -> Views:
+        if self._views is None:
+            raise RuntimeError("load_data() or build_encoder(info) must run before views are made")
+        return self._views
+
+    def collate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return collate_audio(rows)
+
+    def make_views(self, batch: dict[str, Any], n_views: int, generator: Any) -> list[Any]:
+        return self.views.make_views(batch, n_views, generator)
+
+    def eval_input(self, batch: dict[str, Any]) -> Any:
+        return self.views.eval_input(batch)
+
+    def build_encoder(self, info: dict[str, Any]) -> Any:
+        if self._views is None:  # rebuilt from an export: the front end's statistics come from its info
+            self._set_info(info)
+        return build_encoder(self.encoder_cfg, info)
+
+    def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
+        from .floor import mfcc_floor
+
+        return mfcc_floor(data, self.data_cfg, eval_cfg, seed, crop_samples(self.views_cfg, self.data_cfg.sample_rate))
+
+    def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
+        from .plots import save_views_grid
+
+        save_views_grid(self.views.eval_input(batch), views, path, waveform=self.encoder_cfg.waveform)
