@@ -24,8 +24,9 @@ def collect(folders: list[Path]) -> dict[str, dict[str, list[float]]]:
         for run in runs:
             add(scores, run.name, json.loads((run / "eval.json").read_text()))
         floors = sorted(folder.glob("*/eval_random.json"))
-        if floors:
-            add(scores, "random init", json.loads(floors[0].read_text()))
+        if floors:  # named by the domain ("random init", "MiniLM as shipped", ...), as the run wrote it
+            floor = json.loads(floors[0].read_text())
+            add(scores, floor.get("encoder", "random init"), floor)
     return scores
 
 

@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("domains", help="list registered domains and their built-in data sets")
 
+    b = sub.add_parser("benchmark", help="run a benchmark suite (cached cells) and write its report")
+    b.add_argument("suite", help="a suite YAML, or a name: smoke, cpu, gpu (configs/suite_<name>.yaml)")
+    b.add_argument("--out", help="folder for the cells' runs and results (default: runs/benchmark/<suite name>)")
+    b.add_argument("--report", help="markdown report path (default: <out>/report.md); plots go beside it")
+    b.add_argument("--max-cells", type=int, help="run at most this many cells now; rerun to continue")
+    b.add_argument("--report-only", action="store_true", help="only rewrite the report from the cached cells")
+
     v = sub.add_parser("views", help="draw a few samples and their augmented views to a PNG, to see what is trained on")
     v.add_argument("config")
     v.add_argument("overrides", nargs="*", help="key=value overrides, e.g. views.preset=mnist")
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             "compare": cmd_compare,
             "domains": cmd_domains,
             "views": cmd_views,
+            "benchmark": cmd_benchmark,
         }
         return commands[args.command](args)
     except UserError as exc:
@@ -210,6 +218,22 @@ def cmd_domains(args: argparse.Namespace) -> int:
             continue
         for ds, desc in builtin.items():
             print(f"    {ds:<24} {desc}")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+
+    if args.max_cells is not None and args.max_cells < 0:
+        raise UserError("--max-cells must be 0 or more")
+    command = " ".join(
+        ["gsg", "benchmark", args.suite]
+        + [f"--out {args.out}"] * bool(args.out)
+        + [f"--report {args.report}"] * bool(args.report)
+        + [f"--max-cells {args.max_cells}"] * (args.max_cells is not None)
+        + ["--report-only"] * args.report_only
+    )
+    run_benchmark(args.suite, args.out, args.report, args.max_cells, args.report_only, command)
     return 0
 
 

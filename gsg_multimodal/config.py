@@ -151,7 +151,10 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is Any:
         return value
     if origin is Literal:
-        if value in typing.get_args(tp) and type(value) in {type(a) for a in typing.get_args(tp)}:
+        choices = typing.get_args(tp)
+        if isinstance(value, bool) and value is False and "no" in choices:
+            return "no"  # YAML 1.1 reads a bare `no` (train.mixed_precision=no) as false
+        if value in choices and type(value) in {type(a) for a in choices}:
             return value
         raise bad
     if origin in (typing.Union, types.UnionType):

@@ -100,6 +100,15 @@ class Domain(ABC):
         """
         return "random init"
 
+    def encoder_input(self, info: dict[str, Any]) -> str | None:
+        """What the encoder consumes, e.g. ``"series[channels=1]"``; ``None``: it transfers nowhere.
+
+        An encoder pretrained on one data set can be evaluated frozen on another, of this or any
+        other domain, whose description is equal: the target's own ``eval_input`` then feeds it
+        (that is how audio waveforms and sensor series share one 1-D encoder).
+        """
+        return None
+
     def export_extras(self, encoder: nn.Module, folder: Path) -> None:
         """Write extra files into an encoder export (e.g. a ``save_pretrained`` copy), before it is published."""
         return None  # most domains need nothing beyond the safetensors weights and config.json

@@ -25,7 +25,6 @@ def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, An
     accuracy and macro-F1 are measured on the test split. Results go to
     ``eval.json`` / ``eval_random.json`` in the run directory.
     """
-    import torch
     from accelerate.utils import set_seed
 
     from .export import load_encoder
@@ -59,7 +58,6 @@ def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, An
         feats[split] = (x.numpy(), y.numpy())
     results: dict[str, Any] = {}
     if accelerator.is_main_process:
-        torch.set_num_threads(max(torch.get_num_threads(), 1))
         results = evaluate_features(*feats["train"], *feats["test"], cfg.eval, seed=cfg.seed)
         results["encoder"] = domain.initial_encoder_name() if random_init else str(run_dir / "encoder")
         results["feature_dim"] = int(feats["train"][0].shape[1])
@@ -89,4 +87,51 @@ def evaluate_floor(run_dir: str | Path) -> dict[str, Any] | None:
         return None
     (run_dir / "eval_floor.json").write_text(json.dumps(results, indent=2))
     write_report(run_dir)
+    return results
+
+
+def evaluate_transfer(run_dir: str | Path, target: Any, out_file: str | Path) -> dict[str, Any]:
+    """Evaluate the run's frozen encoder on another data set (``target``: a run config naming it).
+
+    The target may be of another domain: it only has to feed the encoder what it was trained on
+    (``Domain.encoder_input`` equal on both sides, e.g. mono series for audio waveforms and sensors).
+    """
+    from .config import to_dict
+    from .export import export_domain, load_encoder, read_encoder_config
+    from .features import eval_loader, extract_features
+    from .probes import evaluate_features
+    from .trainer import build_domain, make_accelerator
+
+    out_file = Path(out_file)
+    trained = read_encoder_config(run_dir)
+    source_input = export_domain(trained).encoder_input(trained["info"])
+    accelerator = make_accelerator(target, out_file.parent, with_trackers=False)
+    domain = build_domain(target)
+    data = domain.load_data()
+    if not data.labelled:
+        raise UserError(f"transfer target {target.data} has no labelled train and test splits")
+    target_input = domain.encoder_input(data.info)
+    if source_input is None or source_input != target_input:
+        raise UserError(
+            f"the {trained['domain']} encoder in '{run_dir}' reads {source_input or 'inputs of its own'}, but the "
+            f"{target.domain} target gives {target_input or 'inputs of its own'}; pick a target with the same input "
+            "(e.g. an equal channel count)"
+        )
+    encoder = load_encoder(run_dir).to(accelerator.device)
+    feats = {}
+    for split in ("train", "test"):
+        loader = eval_loader(getattr(data, split), domain, target.eval.batch_size, accelerator)
+        x, y = extract_features(encoder, loader, domain, accelerator)
+        feats[split] = (x.numpy(), y.numpy())
+    results: dict[str, Any] = {}
+    if accelerator.is_main_process:
+        results = evaluate_features(*feats["train"], *feats["test"], target.eval, seed=target.seed)
+        results["encoder"] = str(Path(run_dir) / "encoder")
+        results["encoder_input"] = source_input
+        results["target"] = {"domain": target.domain, **to_dict(target.data)}
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_file.with_name(out_file.name + ".tmp")
+        tmp.write_text(json.dumps(results, indent=2))
+        tmp.replace(out_file)
+    accelerator.wait_for_everyone()
     return results

@@ -74,6 +74,22 @@ def read_encoder_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
+def export_domain(config: dict[str, Any]) -> Any:
+    """The domain plug-in instance an export was made with (its data, views and encoder configs)."""
+    from .config import build_dataclass
+    from .registry import get_domain
+
+    domain_cls = get_domain(config["domain"])
+    try:
+        return domain_cls(
+            build_dataclass(domain_cls.data_config, config.get("data", {}), "data"),
+            build_dataclass(domain_cls.views_config, config.get("views", {}), "views"),
+            build_dataclass(domain_cls.encoder_config, config.get("encoder", {}), "encoder"),
+        )
+    except UserError as exc:
+        raise UserError(f"the export in '{config['_path']}' does not fit domain {config['domain']!r}: {exc}") from None
+
+
 def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
     """Rebuild an exported encoder from its folder (or a run directory) and load its weights.
 
@@ -82,20 +98,8 @@ def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
     """
     from safetensors.torch import load_file
 
-    from .config import build_dataclass
-    from .registry import get_domain
-
     config = read_encoder_config(path)
-    domain_cls = get_domain(config["domain"])
-    try:
-        domain = domain_cls(
-            build_dataclass(domain_cls.data_config, config.get("data", {}), "data"),
-            build_dataclass(domain_cls.views_config, config.get("views", {}), "views"),
-            build_dataclass(domain_cls.encoder_config, config.get("encoder", {}), "encoder"),
-        )
-    except UserError as exc:
-        raise UserError(f"the export in '{config['_path']}' does not fit domain {config['domain']!r}: {exc}") from None
-    encoder = domain.build_encoder(config["info"])
+    encoder = export_domain(config).build_encoder(config["info"])
     state = load_file(str(Path(config["_path"]) / "model.safetensors"), device=map_location)
     try:
         encoder.load_state_dict(state)

@@ -57,6 +57,13 @@ def test_bad_input_gives_one_clear_line(
     assert expected in err
 
 
+def test_a_bare_yaml_no_means_the_string_no() -> None:
+    from gsg_multimodal.config import load_config
+
+    # YAML 1.1 reads `no` as false; for a choice that includes "no" the user meant the word.
+    assert load_config(CONFIG, ["train.mixed_precision=no"]).train.mixed_precision == "no"
+
+
 def test_domains_lists_the_built_in_data_sets(capsys: pytest.CaptureFixture) -> None:
     assert main(["domains"]) == 0
     out = capsys.readouterr().out

@@ -63,6 +63,12 @@ class AudioDomain(Domain):
             self._set_info(info)
         return build_encoder(self.encoder_cfg, info)
 
+    def encoder_input(self, info: dict[str, Any]) -> str | None:
+        if self.encoder_cfg.waveform:
+            # The waveform encoders are the time-series domain's 1-D networks: they read any mono series.
+            return "series[channels=1]"
+        return f"log-mel[n_mels={int(info['n_mels'])}, sample_rate={int(info['sample_rate'])}]"
+
     def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
         from .floor import mfcc_floor
 

@@ -90,6 +90,10 @@ class ImageDomain(Domain):
         pixels = batch["pixels"]
         return normalize(to_float(pixels), *self._mean_std(pixels.device))
 
+    def encoder_input(self, info: dict[str, Any]) -> str | None:
+        # Every backbone pools globally, so images of another size fit; the channel count must agree.
+        return f"image[channels={int(info['channels'])}]"
+
     def build_encoder(self, info: dict[str, Any]) -> torch.nn.Module:
         if self._info is None:
             self._set_info(info)

@@ -16,9 +16,6 @@ class TextDomain(Domain):
     """Sentences -> token ids (collate) -> views on the device -> a transformers encoder with pooling."""
 
     name = "text"
-    # The encoder depends on no property of the data (its tokenizer comes from the encoder config),
-    # so an encoder pretrained on one text data set can be evaluated on any other.
-    encoder_info_keys = ()
     data_config = TextDataConfig
     views_config = TextViewsConfig
     encoder_config = TextEncoderConfig
@@ -57,6 +54,10 @@ class TextDomain(Domain):
 
     def build_encoder(self, info: dict[str, Any]) -> Any:
         return build_text_encoder(self.encoder_cfg, self.tokenizer)
+
+    def encoder_input(self, info: dict[str, Any]) -> str | None:
+        # The encoder depends on no property of the data, only on the tokenizer that makes its ids.
+        return f"tokens[{self.encoder_cfg.tokenizer_source}]"
 
     def initial_encoder_name(self) -> str:
         if self.encoder_cfg.name == "scratch_bert":

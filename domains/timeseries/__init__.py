@@ -45,6 +45,10 @@ class TimeSeriesDomain(Domain):
         self._length = self._length or info.get("length")
         return build_encoder(self.encoder_cfg, info)
 
+    def encoder_input(self, info: dict[str, Any]) -> str | None:
+        # Every encoder pools over time, so only the channel count must match (not the length).
+        return f"series[channels={int(info['channels'])}]"
+
     @property
     def length(self) -> int:
         if self._length is None:

@@ -1,0 +1,257 @@
+"""``gsg benchmark SUITE``: run a suite's cells (cached), its transfer evaluations, then write the report.
+
+Every cell writes ``result.json`` only after it finished and was evaluated, so an interrupted
+suite resumes where it stopped: finished cells are skipped and a half-trained cell continues
+from its last checkpoint. Cells run one after another in this process; each gets a fresh
+Accelerate state, as a new process would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from .checkpoints import checkpoint_root
+from .errors import UserError
+from .suite import VIEWS, Cell, cell_overrides, config_path, expand, load_suite
+
+
+def reset_accelerate() -> None:
+    from accelerate.state import AcceleratorState, PartialState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    PartialState._reset_state()
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)  # a result file is whole or absent
+
+
+class Benchmark:
+    def __init__(self, suite_arg: str | Path, out: str | Path | None = None) -> None:
+        self.suite, self.suite_path = load_suite(suite_arg)
+        self.out = Path(out or Path("runs") / "benchmark" / self.suite.name)
+        self.base = {name: self._config(name, []) for name in self.suite.datasets}  # validates every data set
+        self.cells = expand(self.suite, {n: c.train.batch_size for n, c in self.base.items()})
+
+    # ------------------------------------------------------------------ configs
+
+    def _config(self, dataset: str, extra: list[str]) -> Any:
+        from .config import load_config
+
+        spec = self.suite.datasets[dataset]
+        try:
+            return load_config(config_path(spec, self.suite_path), [*spec.overrides, *self.suite.overrides, *extra])
+        except UserError as exc:
+            raise UserError(f"suite data set '{dataset}': {exc}") from None
+
+    def cell_dir(self, cell: Cell) -> Path:
+        return self.out / "cells" / cell.key
+
+    def cell_config(self, cell: Cell) -> Any:
+        from .cli import VARIANTS
+
+        base = self.base[cell.dataset]
+        extra = cell_overrides(cell, base.train.batch_size, base.optim.lr, VARIANTS)
+        return self._config(cell.dataset, [*extra, f"output_dir={self.cell_dir(cell) / 'run'}"])
+
+    # ------------------------------------------------------------------ running
+
+    def transfer_jobs(self) -> list[tuple[Cell, str, Path]]:
+        jobs = []
+        for source, targets in self.suite.transfer.pairs.items():
+            for obj in self.suite.transfer.objectives:
+                for seed in self.suite.seeds:
+                    cell = Cell(source, obj, seed, self.suite.epochs_of(source))
+                    for target in targets:
+                        jobs.append(
+                            (cell, target, self.out / "transfer" / f"{source}__{target}" / obj / f"s{seed}.json")
+                        )
+        return jobs
+
+    def run(self, max_cells: int | None = None) -> dict[str, int]:
+        """Run what is not done yet (at most ``max_cells`` cells this time); returns counts."""
+        from tqdm.auto import tqdm
+
+        todo = [c for c in self.cells if not (self.cell_dir(c) / "result.json").is_file()]
+        jobs = [j for j in self.transfer_jobs() if not j[2].is_file()]
+        done = len(self.cells) - len(todo) + len(self.transfer_jobs()) - len(jobs)
+        total = len(self.cells) + len(self.transfer_jobs())
+        ran = 0
+        bar = tqdm(total=total, initial=done, desc=f"suite {self.suite.name}", unit="cell")
+
+        def transfer_ready() -> None:  # a source's transfer rows run as soon as it is done, not at the end
+            nonlocal ran
+            for job in list(jobs):
+                cell, target, out_file = job
+                if (max_cells is None or ran < max_cells) and (self.cell_dir(cell) / "result.json").is_file():
+                    bar.set_postfix_str(f"{cell.key} -> {target}")
+                    self.run_transfer(cell, target, out_file)
+                    jobs.remove(job)
+                    ran += 1
+                    bar.update()
+
+        try:
+            transfer_ready()
+            for cell in todo:
+                if max_cells is not None and ran >= max_cells:
+                    break
+                bar.set_postfix_str(cell.key)
+                try:
+                    self.run_cell(cell)
+                except Exception as exc:  # one broken cell must not stop a suite of hundreds
+                    self.record_failure(cell, exc)
+                    bar.write(f"cell {cell.key} failed: {first_line(exc)} (details in {self.error_file(cell)})")
+                    reset_accelerate()
+                ran += 1
+                bar.update()
+                transfer_ready()
+        finally:
+            bar.close()
+        remaining = total - done - ran
+        return {"total": total, "done_before": done, "ran": ran, "remaining": remaining}
+
+    def error_file(self, cell: Cell) -> Path:
+        return self.cell_dir(cell) / "error.txt"
+
+    def record_failure(self, cell: Cell, exc: BaseException) -> None:
+        import traceback
+
+        self.cell_dir(cell).mkdir(parents=True, exist_ok=True)
+        self.error_file(cell).write_text("".join(traceback.format_exception(exc)))
+
+    def failures(self) -> dict[Cell, str]:
+        """Cells whose last attempt failed and that have no result yet: cell -> first line of the error."""
+        out = {}
+        for cell in self.cells:
+            f = self.error_file(cell)
+            if f.is_file() and not (self.cell_dir(cell) / "result.json").is_file():
+                lines = [ln for ln in f.read_text().splitlines() if ln.strip()]
+                out[cell] = lines[-1] if lines else "unknown error"
+        return out
+
+    def run_cell(self, cell: Cell) -> dict[str, Any]:
+        from .config import to_dict
+        from .evaluate import evaluate_run
+        from .trainer import Trainer
+
+        cfg = self.cell_config(cell)
+        run_dir = Path(cfg.output_dir)
+        started = time.time()
+        if cell.objective == "random":
+            import yaml
+
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+            results = evaluate_run(run_dir, random_init=True)
+        else:
+            if not (run_dir / "encoder" / "config.json").is_file():
+                # A cell cut off mid-training continues from its last checkpoint (or restarts if it had none).
+                trainer = Trainer(cfg, resume=(run_dir / "config.yaml").is_file())
+                try:
+                    trainer.train()
+                finally:
+                    trainer.close()
+                    reset_accelerate()
+            results = evaluate_run(run_dir)
+        reset_accelerate()
+        result = {
+            "key": cell.key,
+            "cell": {**cell.__dict__},
+            "tags": sorted(self.cells[cell]),
+            "wall_s": round(time.time() - started, 2),
+            "batch_size": cfg.train.batch_size,
+            "scores": {p: results[p]["accuracy"] for p in ("knn", "linear", "svm") if p in results},
+            "macro_f1": {p: results[p]["macro_f1"] for p in ("knn", "linear", "svm") if p in results},
+            **training_summary(run_dir, cfg, cell),
+        }
+        write_json(self.cell_dir(cell) / "result.json", result)
+        self.error_file(cell).unlink(missing_ok=True)
+        # A finished cell needs only its exported encoder (for transfer and maps); its training
+        # checkpoints (optimizer state included) would fill the disk over a large suite.
+        shutil.rmtree(checkpoint_root(run_dir), ignore_errors=True)
+        return result
+
+    def run_transfer(self, cell: Cell, target: str, out_file: Path) -> dict[str, Any]:
+        from .evaluate import evaluate_transfer
+
+        target_cfg = self._config(target, [f"seed={cell.seed}", f"output_dir={out_file.parent}"])
+        try:
+            return evaluate_transfer(self.cell_dir(cell) / "run", target_cfg, out_file)
+        finally:
+            reset_accelerate()
+
+    # ------------------------------------------------------------------ results
+
+    def results(self) -> dict[Cell, dict[str, Any]]:
+        out = {}
+        for cell in self.cells:
+            f = self.cell_dir(cell) / "result.json"
+            if f.is_file():
+                out[cell] = json.loads(f.read_text())
+        return out
+
+    def transfer_results(self) -> list[dict[str, Any]]:
+        rows = []
+        for cell, target, out_file in self.transfer_jobs():
+            if out_file.is_file():
+                res = json.loads(out_file.read_text())
+                rows.append(
+                    {
+                        "source": cell.dataset,
+                        "target": target,
+                        "objective": cell.objective,
+                        "seed": cell.seed,
+                        "scores": {p: res[p]["accuracy"] for p in ("knn", "linear", "svm") if p in res},
+                    }
+                )
+        return rows
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def training_summary(run_dir: Path, cfg: Any, cell: Cell) -> dict[str, Any]:
+    """What the report plots from a run's metrics: z-std and pairing-frequency curves, compute used."""
+    from .metrics import MetricsLog
+
+    if cell.objective == "random":
+        return {"steps": 0, "encoder_forwards": 0, "curve": []}
+    rows = [r for r in MetricsLog.read(run_dir) if "loss" in r]
+    keep = ("step", "loss", "z_std", "z_std_ref", "pair_11_21", "pair_11_22", "pair_12_21", "pair_12_22")
+    curve = [{k: r[k] for k in keep if k in r} for r in rows]
+    steps = rows[-1]["step"] if rows else 0
+    per_step = cfg.train.batch_size * cfg.train.grad_accum * VIEWS[cell.objective]
+    return {"steps": steps, "encoder_forwards": steps * per_step, "curve": curve}
+
+
+def run_benchmark(
+    suite_arg: str,
+    out: str | None,
+    report: str | None,
+    max_cells: int | None,
+    report_only: bool,
+    command: str = "gsg benchmark",
+) -> Path:
+    from .benchmark_report import write_report
+
+    started = time.time()
+    bench = Benchmark(suite_arg, out)
+    if not report_only:
+        counts = bench.run(max_cells)
+        print(
+            f"suite {bench.suite.name}: ran {counts['ran']} cell(s) now, {counts['done_before']} were cached, "
+            f"{counts['remaining']} remain" + (" (rerun the same command to continue)" if counts["remaining"] else "")
+        )
+    path = write_report(bench, Path(report) if report else bench.out / "report.md", time.time() - started, command)
+    print(f"report: {path}")
+    return path

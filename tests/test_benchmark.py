@@ -1,0 +1,170 @@
+"""``gsg benchmark``: the smoke suite end to end (report structure, real numbers, caching), and transfer."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gsg_multimodal.benchmark import Benchmark
+from gsg_multimodal.cli import main
+from gsg_multimodal.errors import UserError
+
+from .conftest import ROOT, TINY
+
+SECTIONS = [
+    "## In plain words",
+    "## GSG against its base method",
+    "## GunPoint (timeseries): equal epochs",
+    "## GunPoint (timeseries): equal compute",
+    "## ArrowHead (timeseries): equal epochs",
+    "## Small batches",
+    "## Without a predictor",
+    "## Which GSG pairing is chosen",
+    "## Transfer",
+    "## Embedding map",
+]
+FIGURES = ["accuracy_vs_batch.png", "z_std.png", "pairings.png", "embedding_tsne.png"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("smoke")
+    assert main(["benchmark", "smoke", "--out", str(out)]) == 0
+    return out, (out / "report.md").read_text()
+
+
+def rows_of(report: str, heading: str) -> list[list[str]]:
+    """The table rows under a section heading, as cells."""
+    section = report.split(heading, 1)[1].split("\n## ", 1)[0]
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| objective") and not line.startswith("| comparison")
+    ]
+
+
+@pytest.mark.slow
+def test_smoke_report_has_every_section_figure_and_provenance(smoke: tuple[Path, str]) -> None:
+    out, report = smoke
+    for heading in SECTIONS:
+        assert heading in report, heading
+    for name in FIGURES:
+        png = out / "report_figures" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000, name
+        assert f"report_figures/{name}" in report
+    assert "- command: `gsg benchmark smoke" in report and "- commit: " in report and "- machine: " in report
+    assert "- seeds: [0, 1, 2]" in report and "cells done: 84 of 84" in report
+    assert "Incomplete" not in report and "Failed" not in report
+    # The plain-words summary holds one verdict per comparison.
+    assert report.count("linear probe: **") == 5
+
+
+@pytest.mark.slow
+def test_smoke_numbers_are_real_measurements(smoke: tuple[Path, str]) -> None:
+    out, report = smoke
+    rows = rows_of(report, "## GunPoint (timeseries): equal epochs")
+    assert [r[0] for r in rows][:2] == ["SimSiam", "SimSiam+GSG (4 views)"] and len(rows) == 8
+    linear = {r[0]: r[3] for r in rows}
+    for name, cell in linear.items():
+        mean, std = (float(v) for v in re.fullmatch(r"([\d.]+) \+- ([\d.]+)", cell).groups())
+        assert 0 < mean <= 100 and std >= 0, (name, cell)
+    assert len(set(linear.values())) > 3  # objectives differ: not one constant pasted everywhere
+    # Every cached score is the accuracy its run's own evaluation wrote.
+    bench = Benchmark("smoke", out)
+    results = bench.results()
+    assert len(results) == len(bench.cells) == 84
+    for cell, result in list(results.items())[:12]:
+        eval_name = "eval_random.json" if cell.objective == "random" else "eval.json"
+        evaluated = json.loads((bench.cell_dir(cell) / "run" / eval_name).read_text())
+        assert result["scores"]["linear"] == evaluated["linear"]["accuracy"]
+        if cell.objective != "random":
+            assert result["steps"] > 0 and result["curve"]
+            assert not (bench.cell_dir(cell) / "run" / "checkpoints").exists()  # removed once evaluated
+    # Equal compute: a 4-view run at half the epochs encodes as many samples as SimSiam at full epochs.
+    full = results[next(c for c in results if c.objective == "simsiam" and c.epochs == 4 and c.batch_size is None)]
+    half = results[next(c for c in results if c.objective == "gsg" and c.epochs == 2 and c.seed == 0)]
+    assert half["encoder_forwards"] == full["encoder_forwards"]
+    transfer = json.loads((out / "transfer" / "GunPoint__ArrowHead" / "gsg" / "s0.json").read_text())
+    assert 0 < transfer["linear"]["accuracy"] <= 1 and transfer["encoder_input"] == "series[channels=1]"
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_cells_and_redoes_only_missing_ones(
+    smoke: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = smoke
+    capsys.readouterr()
+    assert main(["benchmark", "smoke", "--out", str(out)]) == 0
+    assert "ran 0 cell(s) now, 96 were cached, 0 remain" in capsys.readouterr().out
+    bench = Benchmark("smoke", out)
+    victim = next(c for c in bench.cells if c.objective == "byol")
+    shutil.rmtree(bench.cell_dir(victim))
+    assert main(["benchmark", "smoke", "--out", str(out), "--max-cells", "0"]) == 0
+    assert "ran 0 cell(s) now, 95 were cached, 1 remain" in capsys.readouterr().out
+    assert "Incomplete:** 1 cell(s)" in (out / "report.md").read_text()
+    assert main(["benchmark", "smoke", "--out", str(out)]) == 0
+    assert "ran 1 cell(s) now, 95 were cached, 0 remain" in capsys.readouterr().out
+    assert (bench.cell_dir(victim) / "result.json").is_file()
+
+
+def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> None:
+    suite = tmp_path / "configs" / "suite_t.yaml"
+    suite.parent.mkdir()
+    suite.write_text(
+        f"seeds: [0]\nepochs: 2\nobjectives: [simsiam, random]\nno_predictor: []\n"
+        f"datasets: {{bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}}}\n"
+    )
+    bench = Benchmark(suite, tmp_path / "out")
+
+    def broken(cell):  # a fault the suite cannot foresee, in the trained cell only
+        raise RuntimeError("simulated crash")
+
+    real = bench.run_cell
+    bench.run_cell = lambda cell: broken(cell) if cell.objective == "simsiam" else real(cell)
+    counts = bench.run()
+    assert counts["ran"] == 2
+    failed = bench.failures()
+    assert list(failed) == [c for c in bench.cells if c.objective == "simsiam"]
+    assert "simulated crash" in next(iter(failed.values()))
+    assert len(bench.results()) == 1  # the random-init cell finished despite its neighbour
+
+
+@pytest.mark.slow
+def test_transfer_across_domains_needs_the_same_encoder_input(tmp_path: Path) -> None:
+    """An audio waveform encoder is evaluated on sensor series; a log-mel encoder is refused."""
+    from gsg_multimodal.config import load_config
+    from gsg_multimodal.evaluate import evaluate_transfer
+
+    from .test_audio_end_to_end import TINY as AUDIO_TINY
+
+    wave = tmp_path / "wave"
+    overrides = [
+        *AUDIO_TINY,
+        "encoder.name=dilated_cnn",
+        "encoder.hidden=8",
+        "encoder.depth=2",
+        "encoder.out_dim=16",
+        "data.sample_rate=4000",
+        "data.n_mels=32",
+        "data.f_max=1900",
+        "monitor.knn_every=0",
+        f"output_dir={wave}",
+    ]
+    assert main(["pretrain", str(ROOT / "configs" / "drums_simsiam.yaml"), *overrides]) == 0
+    series = load_config(ROOT / "configs" / "acsf1_gsg.yaml", [*TINY, "data.name=GunPoint", f"output_dir={tmp_path}"])
+    res = evaluate_transfer(wave, series, tmp_path / "wave_to_gunpoint.json")
+    assert res["encoder_input"] == "series[channels=1]" and 0 < res["linear"]["accuracy"] <= 1
+    assert json.loads((tmp_path / "wave_to_gunpoint.json").read_text())["target"]["domain"] == "timeseries"
+
+    logmel = tmp_path / "logmel"
+    assert main(["pretrain", str(ROOT / "configs" / "drums_simsiam.yaml"), *AUDIO_TINY, f"output_dir={logmel}"]) == 0
+    with pytest.raises(UserError, match=r"reads log-mel\[n_mels=64.*gives series\[channels=1\]"):
+        evaluate_transfer(logmel, series, tmp_path / "never.json")
+    multichannel = load_config(ROOT / "configs" / "acsf1_gsg.yaml", [*TINY, f"output_dir={tmp_path}"])
+    with pytest.raises(UserError, match=r"series\[channels=6\]"):
+        evaluate_transfer(wave, multichannel, tmp_path / "never.json")
+    assert not (tmp_path / "never.json").exists()
