@@ -17,6 +17,7 @@ from typing import Any
 
 from .checkpoints import checkpoint_root
 from .errors import UserError
+from .evaluate import load_run_config
 from .suite import VIEWS, Cell, cell_overrides, config_path, expand, load_suite
 
 
@@ -62,6 +63,22 @@ class Benchmark:
         extra = cell_overrides(cell, base.train.batch_size, base.optim.lr, VARIANTS)
         return self._config(cell.dataset, [*extra, f"output_dir={self.cell_dir(cell) / 'run'}"])
 
+    def is_done(self, cell: Cell) -> bool:
+        """The cell has a result, trained with the config the suite asks for now.
+
+        Cell keys name only objective, seed and budget; a data set's overrides edited after a run
+        would otherwise silently reuse results of another config. Such a cell counts as not done.
+        """
+        run_dir = self.cell_dir(cell) / "run"
+        if not (self.cell_dir(cell) / "result.json").is_file() or not (run_dir / "config.yaml").is_file():
+            return False
+        return fingerprint(load_run_config(run_dir)) == fingerprint(self.cell_config(cell))
+
+    def transfer_done(self, source: Cell, out_file: Path) -> bool:
+        """Evaluated after its source cell's current result was written (a rerun source invalidates it)."""
+        result = self.cell_dir(source) / "result.json"
+        return out_file.is_file() and result.is_file() and out_file.stat().st_mtime >= result.stat().st_mtime
+
     # ------------------------------------------------------------------ running
 
     def transfer_jobs(self) -> list[tuple[Cell, str, Path]]:
@@ -80,8 +97,8 @@ class Benchmark:
         """Run what is not done yet (at most ``max_cells`` cells this time); returns counts."""
         from tqdm.auto import tqdm
 
-        todo = [c for c in self.cells if not (self.cell_dir(c) / "result.json").is_file()]
-        jobs = [j for j in self.transfer_jobs() if not j[2].is_file()]
+        todo = [c for c in self.cells if not self.is_done(c)]
+        jobs = [j for j in self.transfer_jobs() if not self.transfer_done(j[0], j[2])]
         done = len(self.cells) - len(todo) + len(self.transfer_jobs()) - len(jobs)
         total = len(self.cells) + len(self.transfer_jobs())
         ran = 0
@@ -91,13 +108,18 @@ class Benchmark:
             nonlocal ran
             for job in list(jobs):
                 cell, target, out_file = job
-                if (max_cells is None or ran < max_cells) and (self.cell_dir(cell) / "result.json").is_file():
+                if (max_cells is None or ran < max_cells) and cell not in todo_now:
                     bar.set_postfix_str(f"{cell.key} -> {target}")
-                    self.run_transfer(cell, target, out_file)
                     jobs.remove(job)
+                    try:
+                        self.run_transfer(cell, target, out_file)
+                    except Exception as exc:  # e.g. an encoder whose input the target cannot give
+                        reset_accelerate()
+                        bar.write(f"transfer {cell.key} -> {target} failed: {first_line(exc)}")
                     ran += 1
                     bar.update()
 
+        todo_now = set(todo)  # cells not finished yet; a transfer job waits for its source
         try:
             transfer_ready()
             for cell in todo:
@@ -106,6 +128,7 @@ class Benchmark:
                 bar.set_postfix_str(cell.key)
                 try:
                     self.run_cell(cell)
+                    todo_now.discard(cell)
                 except Exception as exc:  # one broken cell must not stop a suite of hundreds
                     self.record_failure(cell, exc)
                     bar.write(f"cell {cell.key} failed: {first_line(exc)} (details in {self.error_file(cell)})")
@@ -144,6 +167,9 @@ class Benchmark:
 
         cfg = self.cell_config(cell)
         run_dir = Path(cfg.output_dir)
+        if (run_dir / "config.yaml").is_file() and fingerprint(load_run_config(run_dir)) != fingerprint(cfg):
+            # Trained (or begun) with a config the suite no longer asks for: start the cell afresh.
+            shutil.rmtree(self.cell_dir(cell))
         started = time.time()
         if cell.objective == "random":
             import yaml
@@ -191,17 +217,12 @@ class Benchmark:
     # ------------------------------------------------------------------ results
 
     def results(self) -> dict[Cell, dict[str, Any]]:
-        out = {}
-        for cell in self.cells:
-            f = self.cell_dir(cell) / "result.json"
-            if f.is_file():
-                out[cell] = json.loads(f.read_text())
-        return out
+        return {c: json.loads((self.cell_dir(c) / "result.json").read_text()) for c in self.cells if self.is_done(c)}
 
     def transfer_results(self) -> list[dict[str, Any]]:
         rows = []
         for cell, target, out_file in self.transfer_jobs():
-            if out_file.is_file():
+            if self.transfer_done(cell, out_file) and self.is_done(cell):
                 res = json.loads(out_file.read_text())
                 rows.append(
                     {
@@ -213,6 +234,15 @@ class Benchmark:
                     }
                 )
         return rows
+
+
+def fingerprint(cfg: Any) -> str:
+    """The resolved config minus where it is written: equal fingerprints mean the same training run."""
+    from .config import to_dict
+
+    data = to_dict(cfg)
+    data.pop("output_dir", None)
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def first_line(exc: BaseException) -> str:

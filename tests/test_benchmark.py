@@ -133,6 +133,23 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> Non
     assert len(bench.results()) == 1  # the random-init cell finished despite its neighbour
 
 
+def test_editing_a_data_set_reruns_its_cells_instead_of_reusing_them(tmp_path: Path) -> None:
+    suite = tmp_path / "configs" / "suite_t.yaml"
+    suite.parent.mkdir()
+    body = "seeds: [0]\nepochs: 2\nobjectives: [random]\nno_predictor: []\n"
+    body += f"datasets: {{bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}}}\n"
+    suite.write_text(body)
+    assert Benchmark(suite, tmp_path / "out").run()["ran"] == 1
+    assert Benchmark(suite, tmp_path / "out").run()["ran"] == 0
+    # Same cell key (objective, seed, epochs), another encoder: the cached result must not count.
+    suite.write_text(body.replace("encoder.hidden=16", "encoder.hidden=24"))
+    bench = Benchmark(suite, tmp_path / "out")
+    assert not bench.results()
+    assert bench.run()["ran"] == 1 and len(bench.results()) == 1
+    (cell,) = bench.cells
+    assert "hidden: 24" in (bench.cell_dir(cell) / "run" / "config.yaml").read_text()
+
+
 @pytest.mark.slow
 def test_transfer_across_domains_needs_the_same_encoder_input(tmp_path: Path) -> None:
     """An audio waveform encoder is evaluated on sensor series; a log-mel encoder is refused."""
