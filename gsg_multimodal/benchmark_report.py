@@ -139,7 +139,9 @@ class Report:
             cells = self.seeds_of(ds, obj, epochs_of(obj))
             done = [c for c in cells if c in self.results]
             fwd = [self.results[c]["encoder_forwards"] for c in done]
-            low = [v for c in done if (v := z_std_low(self.results[c]["curve"])) is not None]
+            # The supervised head's features are meant to cluster by class: its z-std is no collapse signal.
+            curves = [self.results[c]["curve"] for c in done if obj != "supervised"]
+            low = [v for curve in curves if (v := z_std_low(curve)) is not None]
             wall = [self.results[c]["wall_s"] for c in done]
             rows.append(
                 [NAMES[obj], str(epochs_of(obj) if obj != "random" else 0)]
