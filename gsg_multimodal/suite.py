@@ -127,12 +127,11 @@ def _check(suite: Suite, path: Path) -> None:
     known(suite.transfer.objectives, "transfer.objectives")
     for name, spec in suite.datasets.items():
         known(spec.objectives or [], f"datasets.{name}.objectives")
-        if spec.epochs is not None and spec.epochs < 2:
-            raise UserError(f"suite '{path}': datasets.{name}.epochs must be at least 2 (equal compute halves it)")
+        if spec.epochs is not None:
+            check_halvable(spec.epochs, f"datasets.{name}.epochs", path)
     if len(suite.seeds) != len(set(suite.seeds)) or not suite.seeds:
         raise UserError(f"suite '{path}': seeds must be distinct and at least one")
-    if suite.epochs < 2:
-        raise UserError(f"suite '{path}': epochs must be at least 2 (equal compute halves it)")
+    check_halvable(suite.epochs, "epochs", path)
     for source, targets in suite.transfer.pairs.items():
         for name in [source, *targets]:
             if name not in suite.datasets:
@@ -144,6 +143,13 @@ def _check(suite: Suite, path: Path) -> None:
     for name, spec in suite.datasets.items():
         if not config_path(spec, path).is_file():
             raise UserError(f"suite '{path}': data set '{name}' points to a missing config '{spec.config}'")
+
+
+def check_halvable(epochs: int, key: str, path: Path) -> None:
+    # Equal compute gives 4-view objectives half the epochs; an odd budget would round that down
+    # and hand them less compute than the 2-view rows they are compared with.
+    if epochs < 2 or epochs % 2:
+        raise UserError(f"suite '{path}': {key} is {epochs}; use an even number of at least 2 (equal compute halves it)")
 
 
 def config_path(spec: DatasetSpec, suite_path: Path) -> Path:

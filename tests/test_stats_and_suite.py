@@ -97,6 +97,7 @@ def write_suite(tmp_path: Path, body: str) -> Path:
             "'b', which is not under datasets",
         ),
         (f"datasets: {{a: {{config: {ROOT}/configs/acsf1_gsg.yaml, epochs: 1}}}}\n", "at least 2"),
+        (f"datasets: {{a: {{config: {ROOT}/configs/acsf1_gsg.yaml, epochs: 3}}}}\n", "use an even number"),
         (f"datasets: {{a: {{config: {ROOT}/configs/acsf1_gsg.yaml}}}}\nbudget: 3\n", "budget"),
     ],
 )
