@@ -42,7 +42,7 @@ class Bench:
     def __init__(self, cfg: Any, device: torch.device) -> None:
         from torch.utils.data import DataLoader
 
-        from gsg_multimodal.model import SiameseNetwork, parameter_groups
+        from gsg_multimodal.model import SiameseNetwork, build_optimizer, parameter_groups
         from gsg_multimodal.objectives import SiameseObjective
         from gsg_multimodal.trainer import build_domain
 
@@ -51,10 +51,7 @@ class Bench:
         self.domain = build_domain(cfg)
         self.data = self.domain.load_data()
         self.model = SiameseNetwork(self.domain.build_encoder(self.data.info), cfg.model).to(device)
-        o = cfg.optim
-        self.optimizer = torch.optim.SGD(
-            parameter_groups(self.model, cfg.model.fixed_predictor_lr), lr=o.lr, momentum=o.momentum
-        )
+        self.optimizer = build_optimizer(parameter_groups(self.model, cfg.model.fixed_predictor_lr), cfg.optim, device)
         self.objective = SiameseObjective(
             gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
         )

@@ -149,7 +149,9 @@ def check_halvable(epochs: int, key: str, path: Path) -> None:
     # Equal compute gives 4-view objectives half the epochs; an odd budget would round that down
     # and hand them less compute than the 2-view rows they are compared with.
     if epochs < 2 or epochs % 2:
-        raise UserError(f"suite '{path}': {key} is {epochs}; use an even number of at least 2 (equal compute halves it)")
+        raise UserError(
+            f"suite '{path}': {key} is {epochs}; use an even number of at least 2 (equal compute halves it)"
+        )
 
 
 def config_path(spec: DatasetSpec, suite_path: Path) -> Path:

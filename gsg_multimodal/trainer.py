@@ -23,7 +23,15 @@ from .config import RunConfig, to_dict
 from .domain import DataSplits, Domain
 from .errors import UserError
 from .metrics import MetricsLog
-from .model import SiameseNetwork, SupervisedNetwork, TargetNetwork, ema_momentum, lr_multiplier, parameter_groups
+from .model import (
+    SiameseNetwork,
+    SupervisedNetwork,
+    TargetNetwork,
+    build_optimizer,
+    ema_momentum,
+    lr_multiplier,
+    parameter_groups,
+)
 from .monitors import StepMonitor
 from .objectives import ContrastiveObjective, SiameseObjective, SupervisedObjective
 from .report import write_report
@@ -207,6 +215,10 @@ class Trainer:
             model = SiameseNetwork(
                 encoder, replace(cfg.model, predictor=cfg.model.predictor and self.method != "simclr")
             )
+        # Train mode for every submodule: transformers' from_pretrained hands back its model in eval
+        # mode, which would silently switch off the dropout that text views rely on (and the target
+        # copied below inherits the mode).
+        model.train()
         # SyncBatchNorm exists for GPUs only; on several CPU processes each keeps its own statistics.
         if cfg.train.sync_batchnorm and acc.num_processes > 1 and acc.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -216,14 +228,7 @@ class Trainer:
             # Compiles in place: parameters and state-dict keys stay those of the plain model,
             # so checkpoints and exports are the same with or without compilation.
             model.compile()
-        if cfg.optim.name == "sgd":
-            optimizer = torch.optim.SGD(
-                groups, lr=cfg.optim.lr, momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay
-            )
-        else:
-            optimizer = torch.optim.AdamW(
-                groups, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay
-            )
+        optimizer = build_optimizer(groups, cfg.optim, acc.device)
         loader = DataLoader(
             self.train_rows,
             batch_size=cfg.train.batch_size,

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from gsg_multimodal.config import ModelConfig
-from gsg_multimodal.model import SiameseNetwork
+from gsg_multimodal.config import ModelConfig, OptimConfig
+from gsg_multimodal.model import SiameseNetwork, build_optimizer
 from gsg_multimodal.objectives import (
     PAIRINGS,
     SiameseObjective,
@@ -197,3 +197,26 @@ def test_projector_ends_in_batchnorm_without_affine() -> None:
     last = model.projector[-1]
     assert isinstance(last, torch.nn.BatchNorm1d) and not last.affine
     assert sum(isinstance(m, torch.nn.Linear) for m in model.projector) == 3
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_fused_optimizer_updates_like_the_plain_loop(name: str) -> None:
+    torch.manual_seed(0)
+    params = [torch.randn(5, 3), torch.randn(7)]
+    cfg = OptimConfig(name=name, lr=0.1, weight_decay=0.01)
+    fused = [p.clone().requires_grad_() for p in params]
+    plain = [p.clone().requires_grad_() for p in params]
+    ours = build_optimizer([{"params": fused}], cfg, torch.device("cpu"))
+    ref = (
+        torch.optim.SGD(plain, lr=0.1, momentum=cfg.momentum, weight_decay=0.01, foreach=False)
+        if name == "sgd"
+        else torch.optim.AdamW(plain, lr=0.1, betas=cfg.betas, weight_decay=0.01, foreach=False)
+    )
+    for step in range(3):
+        grads = [torch.randn_like(p) for p in params]
+        for opt, ps in ((ours, fused), (ref, plain)):
+            for p, g in zip(ps, grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+        for a, b in zip(fused, plain, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=f"step {step}")

@@ -64,6 +64,24 @@ def test_minilm_gsg_fine_tune_exports_a_reloadable_sentence_encoder(tmp_path: Pa
     assert "Evaluation: pretrained encoder" in (run / "report.md").read_text()
 
 
+def test_a_pretrained_encoder_trains_with_its_dropout_on(tmp_path: Path) -> None:
+    # transformers' from_pretrained returns its model in eval mode; left so, dropout (the views' noise) is off.
+    from gsg_multimodal.config import load_config
+    from gsg_multimodal.trainer import Trainer
+
+    extra = ["train.max_steps=1", "data.pretrain_limit=8", "objective.method=byol", f"output_dir={tmp_path / 'run'}"]
+    trainer = Trainer(load_config(CONFIG, [*TINY_TEXT, *extra]))
+    modes: list[bool] = []
+    trainer.step_callbacks.append(
+        lambda tr: modes.extend(m.training for net in (tr.model, tr.target) for m in net.modules())
+    )
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    assert modes and all(modes)
+
+
 @pytest.mark.slow
 def test_tiny_scratch_bert_byol_pretrains_and_resumes_exactly(tmp_path: Path) -> None:
     extra = [*TINY_BERT, "objective.method=byol", "train.epochs=2", "train.deterministic=true", "optim.lr=0.001"]
