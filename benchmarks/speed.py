@@ -1,6 +1,7 @@
 """Training speed and memory per domain, with PASS/MISS verdicts against the performance targets (issue 7).
 
-    python benchmarks/speed.py                # full run (about 10 minutes on a 2-core CPU)
+    python benchmarks/speed.py                # every domain, every section (long: see docs/performance.md)
+    python benchmarks/speed.py --domains images --sections steps,pipeline,lightly
     python benchmarks/speed.py --quick        # smoke run (< 1 minute); its numbers are not for the docs
     python benchmarks/speed.py --profile      # where one training step's time goes
     python benchmarks/speed.py --repeats 5 --steps 40 --threads 2 train.batch_size=64   # extra config overrides
@@ -16,6 +17,8 @@ c. the data pipeline alone (DataLoader + collate + ``make_views`` for the object
 d. ``train.compile=true`` against the plain trainer (steady state; the warm-up is reported apart);
 e. kNN evaluation on a 60,000-row bank with 10,000 queries (``benchmarks/knn_speed.py``) and the
    wall time of ``gsg --help``.
+f. images only: lightly's SimSiam against ours on the same images and backbone
+   (``benchmarks/lightly_compare.py``, run with a Python that has lightly; see its docstring).
 
 How: speeds are samples per second over ``--steps`` steps after a warm-up, measured in this one
 process with the repetitions interleaved (A, B, C, A, B, C, ...; the order reversed on odd
@@ -73,12 +76,19 @@ class DomainBench:
     config: Callable[[list[str]], Any]  # overrides -> RunConfig
     datasets: Callable[[], dict[str, list[str]]]  # label -> overrides selecting that data set
     describe: str  # one line for the report
+    shape: Callable[[dict], str]  # data.info -> the raw input's shape, for the pipeline table
+    steps: int = 30  # timed steps per repetition unless --steps says otherwise (fewer where a step takes seconds)
 
 
-def timeseries_config(overrides: list[str]) -> Any:
-    from gsg_multimodal.config import load_config
+def domain_config(name: str, extra: list[str] | None = None) -> Callable[[list[str]], Any]:
+    """Overrides -> the RunConfig of ``configs/<name>`` with the benchmark's fixed overrides (and ``extra``)."""
 
-    return load_config(ROOT / "configs" / "acsf1_gsg.yaml", [*BENCH_OVERRIDES, *overrides])
+    def build(overrides: list[str]) -> Any:
+        from gsg_multimodal.config import load_config
+
+        return load_config(ROOT / "configs" / name, [*BENCH_OVERRIDES, *(extra or []), *overrides])
+
+    return build
 
 
 def timeseries_datasets() -> dict[str, list[str]]:
@@ -89,23 +99,78 @@ def timeseries_datasets() -> dict[str, list[str]]:
     return {name: [f"data.name={name}"] for name in BUILTIN_DATASETS}
 
 
+def timeseries_shape(info: dict) -> str:
+    lo, hi = info.get("min_length"), info.get("max_length")
+    return f"{info.get('channels', '?')} x {hi if lo == hi else f'{lo}-{hi}'}"
+
+
+def image_datasets() -> dict[str, list[str]]:
+    # Both built-in sets at the Fashion-MNIST config's 10,000-image cap (mnist5k has 4,000 training images).
+    return {"fashion_mnist": ["data.name=fashion_mnist"], "mnist5k": ["data.name=mnist5k"]}
+
+
+def text_datasets() -> dict[str, list[str]]:
+    # The debates set has three parties as labels, not Rotten Tomatoes' fresh/rotten filter.
+    return {
+        "rotten_tomatoes": ["data.name=rotten_tomatoes"],
+        "debates_2016": ["data.name=debates_2016", "data.labels=null"],
+    }
+
+
+# The waveform variant of the drums data, as the cpu suite runs it (a 1-D dilated CNN on 4 kHz audio).
+DRUMS_WAVE = [
+    "encoder.name=dilated_cnn", "encoder.hidden=32", "encoder.depth=6", "encoder.out_dim=128",
+    "data.sample_rate=4000", "data.n_mels=32", "data.f_max=1900", "views.crop_seconds=0.5",
+]  # fmt: skip
+
+
+def audio_datasets() -> dict[str, list[str]]:
+    sets = {"drums (log-mel CNN)": ["data.name=drums"], "drums (4 kHz waveform, dilated CNN)": DRUMS_WAVE}
+    # The spoken words are synthesised by a script, not shipped: measured when they have been made.
+    if (ROOT / "data" / "spoken_words").is_dir():
+        sets["spoken_words (synthetic, 16 kHz log-mel)"] = ["data.name=null", "data.path=data/spoken_words"]
+    return sets
+
+
 DOMAINS: dict[str, DomainBench] = {
     "timeseries": DomainBench(
         "timeseries",
-        timeseries_config,
+        domain_config("acsf1_gsg.yaml"),
         timeseries_datasets,
         "configs/acsf1_gsg.yaml (ACSF1, dilated CNN hidden 32 depth 6, 128-d features, views of 192 steps, "
         "projector 256-256, predictor 64, batch 32, SGD)",
+        timeseries_shape,
+    ),
+    "images": DomainBench(
+        "images",
+        domain_config("fmnist_gsg.yaml"),
+        image_datasets,
+        "configs/fmnist_gsg.yaml (Fashion-MNIST, first 10,000 training images, small CNN width 16 with "
+        "channels_last, 128-d features, small_gray views, batch 256, SGD)",
+        lambda info: f"{info['channels']} x {info['height']} x {info['width']}",
+    ),
+    "text": DomainBench(
+        "text",
+        domain_config("rt_gsg.yaml"),
+        text_datasets,
+        "configs/rt_gsg.yaml (Rotten Tomatoes, MiniLM-L6 fine-tuned, mean pooling, views of at most 40 tokens, "
+        "projector 512-512, predictor 128, batch 32, AdamW)",
+        lambda info: "text, at most 40 tokens per view",
+        steps=8,  # a MiniLM GSG step takes seconds on 2 cores
+    ),
+    "audio": DomainBench(
+        "audio",
+        domain_config("drums_gsg.yaml"),
+        audio_datasets,
+        "configs/drums_gsg.yaml (Hydrogen drum one-shots, 16 kHz log-mel, BYOL-A CNN, batch 64, SGD)",
+        lambda info: f"clips at {int(info['sample_rate'])} Hz",
+        steps=10,  # the waveform encoder's step takes seconds on 2 cores
     ),
 }
 
-# Domains named in issue 7 whose measurements wait for the domain to land.
-SKIPPED = {
-    "lightly comparison (images)": "needs the images domain (torchvision encoder + image views), which has not "
-    "landed; the same lightly SimSiam recipe cannot be run on time series",
-}
+LIGHTLY_VENV = Path("/tmp/lightly-venv/bin/python")  # where lightly_compare.py's docstring installs it
 
-SECTIONS = ("steps", "pipeline", "compile", "knn")
+SECTIONS = ("steps", "pipeline", "compile", "knn", "lightly")
 
 # ---------------------------------------------------------------- helpers
 
@@ -218,7 +283,7 @@ class BareLoop:
     def __init__(self, cfg: Any) -> None:
         from torch.utils.data import DataLoader
 
-        from gsg_multimodal.model import SiameseNetwork, parameter_groups
+        from gsg_multimodal.model import SiameseNetwork, build_optimizer, parameter_groups
         from gsg_multimodal.objectives import SiameseObjective
         from gsg_multimodal.trainer import build_domain
 
@@ -227,13 +292,9 @@ class BareLoop:
         torch.manual_seed(cfg.seed)
         self.domain = build_domain(cfg)
         self.data = self.domain.load_data()
-        self.model = SiameseNetwork(self.domain.build_encoder(self.data.info), cfg.model).to(self.device)
+        self.model = SiameseNetwork(self.domain.build_encoder(self.data.info), cfg.model).to(self.device).train()
         groups = parameter_groups(self.model, cfg.model.fixed_predictor_lr)
-        o = cfg.optim
-        if o.name == "sgd":
-            self.optimizer = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
-        else:
-            self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.optimizer = build_optimizer(groups, cfg.optim, self.device)
         self.objective = SiameseObjective(
             gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
         )
@@ -267,6 +328,8 @@ class BareLoop:
         z, p = self.model(views)
         out = self.objective(p, z, self.pair_rng)
         out.loss.backward()
+        if self.cfg.optim.grad_clip:  # part of the recipe (the text configs clip), so the trainer does it too
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
@@ -501,15 +564,12 @@ def section_pipeline(bench: DomainBench, args: argparse.Namespace, mem: MemoryRu
     ratios = {}
     for name in datasets:
         loop = loops[name]
-        info = loop.data.info
         ratios[name] = [p / s for p, s in zip(pipe[name], step[name], strict=True)]
-        length = info.get("max_length")
-        length = f"{info.get('min_length')}-{length}" if info.get("min_length") != length else length
         rows.append(
             [
                 name,
                 len(loop.data.pretrain),
-                f"{info.get('channels', '?')} x {length}",
+                bench.shape(loop.data.info),
                 loop.objective.n_views,
                 spread(pipe[name]),
                 spread(step[name]),
@@ -529,8 +589,8 @@ def section_pipeline(bench: DomainBench, args: argparse.Namespace, mem: MemoryRu
         table(
             [
                 "data set",
-                "series",
-                "channels x raw length",
+                "samples",
+                "raw input",
                 "views",
                 "pipeline samples/s",
                 "step samples/s",
@@ -651,6 +711,37 @@ def section_knn_and_cli(args: argparse.Namespace, env: dict[str, str]) -> None:
     else:
         verdict(None, "kNN 60,000 x 10,000: not measured at full size (--quick)" if args.quick else "kNN failed")
     verdict(median(walls) < 1 and code == 0, f"gsg --help = {median(walls):.3f} s (target < 1 s)")
+
+
+def lightly_python(args: argparse.Namespace) -> str | None:
+    """An interpreter that can import lightly (a benchmark-only dependency), or None."""
+    candidates = [args.lightly_python] if args.lightly_python else [sys.executable, str(LIGHTLY_VENV)]
+    for py in candidates:
+        if Path(py).exists() and run_process([py, "-c", "import lightly"])[2] == 0:
+            return py
+    return None
+
+
+def section_lightly(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """lightly's SimSiam against ours on the same images and backbone (``benchmarks/lightly_compare.py``)."""
+    print("\n## lightly's SimSiam against ours (images)\n")
+    py = lightly_python(args)
+    if py is None:
+        print("lightly is not installed; see benchmarks/lightly_compare.py for the one-line setup, or --lightly-python")
+        verdict(None, "lightly comparison: not measured (lightly not installed)")
+        return
+    steps, repeats = (2, 1) if args.quick else (5, max(args.repeats, 3))
+    cmd = [py, str(ROOT / "benchmarks" / "lightly_compare.py"), "--threads", str(args.threads)]
+    cmd += ["--steps", str(steps), "--repeats", str(repeats)] + (["--images", "1024"] if args.quick else [])
+    text, wall, code = run_process(cmd, env)
+    found = re.findall(r"ours SimSiam / lightly SimSiam: ([0-9.]+)x", text)
+    print("```\n" + text.strip() + "\n```")
+    print(f"\n({wall:.0f} s wall, {args.threads} torch threads)\n")
+    if code != 0 or not found:
+        verdict(None, "lightly comparison: failed (output above)")
+        return
+    ratio = float(found[-1])
+    verdict(ratio >= 1.0, f"ours SimSiam / lightly SimSiam (images/s, same model) = {ratio:.2f}x (target >= 1)")
 
 
 # ---------------------------------------------------------------- profile
@@ -819,13 +910,23 @@ def machine_lines(args: argparse.Namespace) -> list[str]:
     ]
 
 
+def with_steps(args: argparse.Namespace, bench: DomainBench, given: int | None) -> argparse.Namespace:
+    """``args`` with ``steps`` set for this domain: --steps if given, else 4 in --quick, else the domain's."""
+    return argparse.Namespace(**{**vars(args), "steps": given or (4 if args.quick else bench.steps)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="config overrides applied to every run, e.g. train.batch_size=64")
     parser.add_argument("--quick", action="store_true", help="smoke run under a minute (few steps, no memory)")
     parser.add_argument("--profile", action="store_true", help="only the per-part step profile")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repetitions (default 3; --quick 1)")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps per repetition (default 30; --quick 4)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="timed steps per repetition (default: the domain's, 30 or fewer; --quick 4)",
+    )
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5; --quick 2)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (and OMP_NUM_THREADS of children)")
     parser.add_argument("--knn-repeats", type=int, default=2, help="knn_predict calls per size (best is reported)")
@@ -836,10 +937,13 @@ def main() -> None:
         help=f"comma-separated, from: {', '.join(SECTIONS)} (steps = a and b, pipeline = c, compile = d, knn = e)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the child processes that measure memory")
+    parser.add_argument(
+        "--lightly-python", help=f"a Python that can import lightly (default: this one, or {LIGHTLY_VENV})"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.repeats = args.repeats or (1 if args.quick else 3)
-    args.steps = args.steps or (4 if args.quick else 30)
+    steps_given = args.steps
     args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
     args.warmup = max(args.warmup, 1)
 
@@ -864,7 +968,7 @@ def main() -> None:
     started = time.perf_counter()
     if args.profile:
         for name in selected:
-            run_profile(DOMAINS[name], args)
+            run_profile(DOMAINS[name], with_steps(args, DOMAINS[name], steps_given))
         print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
         return
 
@@ -876,18 +980,17 @@ def main() -> None:
         env = mem.env = dict(os.environ)
         for name in selected:
             bench = DOMAINS[name]
+            dargs = with_steps(args, bench, steps_given)
             if "steps" in sections:
-                section_steps(bench, args, mem, work)
+                section_steps(bench, dargs, mem, work)
             if "pipeline" in sections:
-                section_pipeline(bench, args, mem)
+                section_pipeline(bench, dargs, mem)
             if "compile" in sections:
-                section_compile(bench, args, mem, work)
+                section_compile(bench, dargs, mem, work)
         if "knn" in sections:
             section_knn_and_cli(args, env)
-    print("\n## skipped\n")
-    for what, why in SKIPPED.items():
-        print(f"- {what}: {why}")
-        verdict(None, f"{what}: skipped")
+        if "lightly" in sections and "images" in selected:
+            section_lightly(args, env)
     print(f"\n## verdicts (total wall time {time.perf_counter() - started:.0f} s)\n")
     for line in VERDICTS:
         print(line)

@@ -187,7 +187,10 @@ def _to_dataset(clips: list[np.ndarray], labels: list[int] | None) -> datasets.D
         columns["label"] = pa.array(np.asarray(labels, dtype=np.int64))
         features["label"] = datasets.Value("int64")
     table = datasets.table.InMemoryTable(pa.table(columns))
-    return datasets.Dataset(table, info=datasets.DatasetInfo(features=datasets.Features(features)))
+    ds = datasets.Dataset(table, info=datasets.DatasetInfo(features=datasets.Features(features)))
+    # Rows as NumPy arrays (zero-copy views of the Arrow buffers), not Python lists of floats:
+    # fetching and collating 64 one-second drum clips took 133 ms as lists and 30 ms as arrays.
+    return ds.with_format("numpy")
 
 
 # ---------------------------------------------------------------- drum kits
@@ -432,6 +435,7 @@ def load_audio(cfg: AudioDataConfig) -> DataSplits:
     built = {s: _to_dataset(clips, labs) for s, (clips, labs) in decoded.items()}
     parts = [built["train"]] + ([built["test"]] if cfg.pretrain_split == "train+test" and "test" in built else [])
     pretrain = datasets.concatenate_datasets([p.select_columns(["audio", "length"]) for p in parts])
+    pretrain = pretrain.with_format("numpy")
     pre_clips = decoded["train"][0] + (decoded["test"][0] if len(parts) > 1 else [])
     mean, std = logmel_stats(pre_clips, cfg)
     wave_std = float(f"{max(float(np.sqrt(np.mean(np.concatenate(pre_clips).astype(np.float64) ** 2))), 1e-6):.6g}")
