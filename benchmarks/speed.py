@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py                # every domain, every section (long: see docs/performance.md)
     python benchmarks/speed.py --domains images --sections steps,pipeline,lightly
-    python benchmarks/speed.py --quick        # smoke run (< 1 minute); its numbers are not for the docs
+    python benchmarks/speed.py --quick        # smoke run (a few minutes); its numbers are not for the docs
     python benchmarks/speed.py --profile      # where one training step's time goes
     python benchmarks/speed.py --repeats 5 --steps 40 --threads 2 train.batch_size=64   # extra config overrides
 
@@ -918,7 +918,7 @@ def with_steps(args: argparse.Namespace, bench: DomainBench, given: int | None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="config overrides applied to every run, e.g. train.batch_size=64")
-    parser.add_argument("--quick", action="store_true", help="smoke run under a minute (few steps, no memory)")
+    parser.add_argument("--quick", action="store_true", help="smoke run (few steps, no memory)")
     parser.add_argument("--profile", action="store_true", help="only the per-part step profile")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repetitions (default 3; --quick 1)")
     parser.add_argument(
