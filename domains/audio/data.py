@@ -434,8 +434,7 @@ def load_audio(cfg: AudioDataConfig) -> DataSplits:
 
     built = {s: _to_dataset(clips, labs) for s, (clips, labs) in decoded.items()}
     parts = [built["train"]] + ([built["test"]] if cfg.pretrain_split == "train+test" and "test" in built else [])
-    pretrain = datasets.concatenate_datasets([p.select_columns(["audio", "length"]) for p in parts])
-    pretrain = pretrain.with_format("numpy")
+    pretrain = datasets.concatenate_datasets([p.select_columns(["audio", "length"]) for p in parts])  # keeps NumPy rows
     pre_clips = decoded["train"][0] + (decoded["test"][0] if len(parts) > 1 else [])
     mean, std = logmel_stats(pre_clips, cfg)
     wave_std = float(f"{max(float(np.sqrt(np.mean(np.concatenate(pre_clips).astype(np.float64) ** 2))), 1e-6):.6g}")
