@@ -124,9 +124,9 @@ def parameter_groups(model: SiameseNetwork | SupervisedNetwork, fixed_predictor_
 def build_optimizer(groups: list[dict], cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
     """SGD or AdamW over ``groups``, with torch's fused kernels on the CPU and CUDA.
 
-    Fused: one kernel over every parameter instead of a Python loop over tensors. Measured for
-    MiniLM's 103 tensors (22.7 M parameters) on one CPU thread: AdamW 293 ms per step as a loop,
-    257 ms with foreach, 35 ms fused; SGD 46 / 39 / 26 ms. Other devices get foreach.
+    Fused: one kernel over every parameter instead of a Python loop over tensors. For MiniLM's 103
+    tensors on one CPU thread, AdamW took 167 ms per step as a loop, 132 ms with foreach and 20 ms
+    fused (``benchmarks/optimizer_speed.py``, see docs/performance.md). Other devices get foreach.
     """
     impl = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
     if cfg.name == "sgd":
