@@ -42,6 +42,20 @@ class DataSplits:
         return self.train is not None and self.test is not None
 
 
+@dataclass
+class SequenceViews:
+    """Views of a batch that share a segment, for objectives that compare positions inside a sequence.
+
+    ``views[k]`` is an encoder input; the encoder's ``encode_sequence(views[k])`` gives ``[N, T_k, D]``
+    per-position features. ``overlap[k] = (start, length)`` locates the shared segment in view ``k``'s
+    positions, the same ``length`` for every view and sample, so that position ``start_a + j`` of view
+    ``a`` and ``start_b + j`` of view ``b`` describe the same moment of the same sample.
+    """
+
+    views: list[Any]
+    overlap: list[tuple[int, int]]
+
+
 class Domain(ABC):
     """Base class of a domain plug-in.
 
@@ -81,6 +95,12 @@ class Domain(ABC):
         Runs on the training device with the batch already there; all randomness must
         come from ``generator`` so runs are reproducible and resumable.
         """
+
+    def make_sequence_views(
+        self, batch: dict[str, torch.Tensor], n_views: int, generator: torch.Generator
+    ) -> SequenceViews:
+        """``n_views`` random views sharing an aligned segment (for sequence-level objectives such as TS2Vec's)."""
+        raise UserError(f"domain {self.name!r} has no aligned sequence views; pick an instance-level objective")
 
     @abstractmethod
     def eval_input(self, batch: dict[str, torch.Tensor]) -> Any:
