@@ -13,7 +13,7 @@ Rows (images per second, medians over ``--repeats`` interleaved repetitions, ran
   encoder as configured and, with ``--channels-last-both``, with ``encoder.channels_last`` flipped.
 
 The pipeline does not starve training when ``loader + views`` is several times faster than ``train step``.
-The loop is bare PyTorch around the core's ``SiameseNetwork`` and ``SiameseObjective`` (no
+The loop is bare PyTorch around the core's ``SiameseNetwork`` and ``SiameseLoss`` (no
 Accelerate, no checkpoints), so the numbers are the pipeline's and the model's, not the trainer's.
 """
 
@@ -43,7 +43,7 @@ class Bench:
         from torch.utils.data import DataLoader
 
         from gsg_multimodal.model import SiameseNetwork, build_optimizer, parameter_groups
-        from gsg_multimodal.objectives import SiameseObjective
+        from gsg_multimodal.losses import SiameseLoss
         from gsg_multimodal.trainer import build_domain
 
         torch.manual_seed(cfg.seed)
@@ -52,7 +52,7 @@ class Bench:
         self.data = self.domain.load_data()
         self.model = SiameseNetwork(self.domain.build_encoder(self.data.info), cfg.model).to(device)
         self.optimizer = build_optimizer(parameter_groups(self.model, cfg.model.fixed_predictor_lr), cfg.optim, device)
-        self.objective = SiameseObjective(
+        self.objective = SiameseLoss(
             gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
         )
         self.loader = DataLoader(

@@ -14,7 +14,7 @@ lightly's side is its documented recipe: ``SimSiamTransform`` (per-image torchvi
 images in the DataLoader; set here to 28 px, no blur, no grayscale, our normalisation, like our
 ``small_gray`` preset), ``SimSiamProjectionHead`` / ``SimSiamPredictionHead`` and
 ``NegativeCosineSimilarity``. Ours is the image domain's batched views and the core's
-``SiameseNetwork`` / ``SiameseObjective`` in the same bare loop as ``benchmarks/image_pipeline.py``.
+``SiameseNetwork`` / ``SiameseLoss`` in the same bare loop as ``benchmarks/image_pipeline.py``.
 Images per second of whole training steps (data included), medians of interleaved repetitions.
 """
 

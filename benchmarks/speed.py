@@ -9,7 +9,7 @@
 What is measured, per domain (each domain supplies a function returning its real config):
 
 a. trainer overhead: the real ``Trainer`` against a bare PyTorch loop (same domain data, views and
-   encoder, same ``SiameseNetwork`` heads and ``SiameseObjective``, same batch size and optimizer;
+   encoder, same ``SiameseNetwork`` heads and ``SiameseLoss``, same batch size and optimizer;
    no Accelerate, no scheduler, no metrics, no checkpoints);
 b. objective cost: SimSiam (2 views), GSG with 4 views and GSG with 2 views, in the bare loop;
 c. the data pipeline alone (DataLoader + collate + ``make_views`` for the objective's views) against
@@ -284,7 +284,7 @@ class BareLoop:
         from torch.utils.data import DataLoader
 
         from gsg_multimodal.model import SiameseNetwork, build_optimizer, parameter_groups
-        from gsg_multimodal.objectives import SiameseObjective
+        from gsg_multimodal.losses import SiameseLoss
         from gsg_multimodal.trainer import build_domain
 
         self.cfg = cfg
@@ -295,7 +295,7 @@ class BareLoop:
         self.model = SiameseNetwork(self.domain.build_encoder(self.data.info), cfg.model).to(self.device).train()
         groups = parameter_groups(self.model, cfg.model.fixed_predictor_lr)
         self.optimizer = build_optimizer(groups, cfg.optim, self.device)
-        self.objective = SiameseObjective(
+        self.objective = SiameseLoss(
             gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
         )
         self.batch_size = cfg.train.batch_size
@@ -760,9 +760,9 @@ def profiled_step(loop: BareLoop, monitor: Any, times: dict[str, float], step: i
     The autograd graph is cut at the encoder's features, the projections and the predictions
     (``detach().requires_grad_()``), and the backward pass is run in four calls, one per part, handing
     each part's input gradients to the next: the same arithmetic as one ``loss.backward()``, timed per part.
-    The GSG objective is the same functions ``SiameseObjective`` calls, timed in two pieces.
+    The GSG objective is the same functions ``SiameseLoss`` calls, timed in two pieces.
     """
-    from gsg_multimodal.objectives import PAIRINGS, draw_pairing, gsg_loss_per_sample, select_pairing, symmetric_loss
+    from gsg_multimodal.losses import PAIRINGS, draw_pairing, gsg_loss_per_sample, select_pairing, symmetric_loss
 
     dev = loop.device
 

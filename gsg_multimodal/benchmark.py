@@ -16,16 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import checkpoint_root
+from .config import config_differences
 from .errors import UserError
 from .evaluate import load_run_config
-from .suite import VIEWS, Cell, cell_overrides, config_path, expand, load_suite
-
-
-def reset_accelerate() -> None:
-    from accelerate.state import AcceleratorState, PartialState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    PartialState._reset_state()
+from .runtime import reset_accelerate
+from .suite import Cell, cell_overrides, config_path, expand, load_suite
+from .variants import VARIANTS
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -57,10 +53,8 @@ class Benchmark:
         return self.out / "cells" / cell.key
 
     def cell_config(self, cell: Cell) -> Any:
-        from .cli import VARIANTS
-
         base = self.base[cell.dataset]
-        extra = cell_overrides(cell, base.train.batch_size, base.optim.lr, VARIANTS)
+        extra = cell_overrides(cell, base.train.batch_size, base.optim.lr)
         return self._config(cell.dataset, [*extra, f"output_dir={self.cell_dir(cell) / 'run'}"])
 
     def is_done(self, cell: Cell) -> bool:
@@ -72,7 +66,7 @@ class Benchmark:
         run_dir = self.cell_dir(cell) / "run"
         if not (self.cell_dir(cell) / "result.json").is_file() or not (run_dir / "config.yaml").is_file():
             return False
-        return fingerprint(load_run_config(run_dir)) == fingerprint(self.cell_config(cell))
+        return same_run(load_run_config(run_dir), self.cell_config(cell))
 
     def transfer_done(self, source: Cell, out_file: Path) -> bool:
         """Evaluated after its source cell's current result was written (a rerun source invalidates it)."""
@@ -167,7 +161,7 @@ class Benchmark:
 
         cfg = self.cell_config(cell)
         run_dir = Path(cfg.output_dir)
-        if (run_dir / "config.yaml").is_file() and fingerprint(load_run_config(run_dir)) != fingerprint(cfg):
+        if (run_dir / "config.yaml").is_file() and not same_run(load_run_config(run_dir), cfg):
             # Trained (or begun) with a config the suite no longer asks for: start the cell afresh.
             shutil.rmtree(self.cell_dir(cell))
         started = time.time()
@@ -236,13 +230,9 @@ class Benchmark:
         return rows
 
 
-def fingerprint(cfg: Any) -> str:
-    """The resolved config minus where it is written: equal fingerprints mean the same training run."""
-    from .config import to_dict
-
-    data = to_dict(cfg)
-    data.pop("output_dir", None)
-    return json.dumps(data, sort_keys=True, default=str)
+def same_run(old: Any, new: Any) -> bool:
+    """The same cell: equal resolved configs except where they are written (evaluation settings count)."""
+    return not config_differences(old, new, ignore=("output_dir",))
 
 
 def first_line(exc: BaseException) -> str:
@@ -260,7 +250,7 @@ def training_summary(run_dir: Path, cfg: Any, cell: Cell) -> dict[str, Any]:
     keep = ("step", "loss", "z_std", "z_std_ref", "pair_11_21", "pair_11_22", "pair_12_21", "pair_12_22")
     curve = [{k: r[k] for k in keep if k in r} for r in rows]
     steps = rows[-1]["step"] if rows else 0
-    per_step = cfg.train.batch_size * cfg.train.grad_accum * VIEWS[cell.objective]
+    per_step = cfg.train.batch_size * cfg.train.grad_accum * VARIANTS[cell.objective].passes
     return {"steps": steps, "encoder_forwards": steps * per_step, "curve": curve}
 
 
@@ -272,7 +262,7 @@ def run_benchmark(
     report_only: bool,
     command: str = "gsg benchmark",
 ) -> Path:
-    from .benchmark_report import write_report
+    from .benchmark_report import write_benchmark_report
 
     started = time.time()
     bench = Benchmark(suite_arg, out)
@@ -282,6 +272,7 @@ def run_benchmark(
             f"suite {bench.suite.name}: ran {counts['ran']} cell(s) now, {counts['done_before']} were cached, "
             f"{counts['remaining']} remain" + (" (rerun the same command to continue)" if counts["remaining"] else "")
         )
-    path = write_report(bench, Path(report) if report else bench.out / "report.md", time.time() - started, command)
+    out_file = Path(report) if report else bench.out / "report.md"
+    path = write_benchmark_report(bench, out_file, time.time() - started, command)
     print(f"report: {path}")
     return path

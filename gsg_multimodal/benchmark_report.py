@@ -7,42 +7,23 @@ only partly done: missing cells show as ``n/a`` and the header counts them.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .stats import fmt_pct, mean_std, paired_comparison
-from .suite import PAIRS, VIEWS, Cell, equal_compute_epochs
+from .suite import Cell, equal_compute_epochs
+from .variants import PAIRS, VARIANTS, display_name
 
 if TYPE_CHECKING:
     from .benchmark import Benchmark
 
 PROBES = (("knn", "kNN"), ("linear", "linear"), ("svm", "SVM"))
-NAMES = {
-    "simsiam": "SimSiam",
-    "gsg": "SimSiam+GSG (4 views)",
-    "gsg2": "SimSiam+GSG (2 views)",
-    "byol": "BYOL",
-    "byol-gsg": "BYOL+GSG (4 views)",
-    "simclr": "SimCLR (InfoNCE, explicit negatives)",
-    "supervised": "supervised (ceiling)",
-    "random": "encoder before pretraining (floor)",
-}
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
-        return sha.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
 
 
 class Report:
@@ -81,7 +62,7 @@ class Report:
     # ------------------------------------------------------------------ sections
 
     def header(self, wall_s: float) -> None:
-        from .cli import machine_summary
+        from .provenance import git_commit, machine_summary
 
         total = len(self.bench.cells)
         done = len(self.results)
@@ -144,7 +125,7 @@ class Report:
             low = [v for curve in curves if (v := z_std_low(curve)) is not None]
             wall = [self.results[c]["wall_s"] for c in done]
             rows.append(
-                [NAMES[obj], str(epochs_of(obj) if obj != "random" else 0)]
+                [display_name(obj), str(epochs_of(obj) if obj != "random" else 0)]
                 + [fmt_pct(self.scores(cells, p)) for p, _ in PROBES]
                 + [f"{min(low):.2f}" if low else "n/a"]
                 + [f"{mean_std(fwd)[0]:,.0f}" if fwd else "n/a", f"{mean_std(wall)[0]:.0f}" if wall else "n/a"]
@@ -176,7 +157,7 @@ class Report:
         out = []
         for gsg, base in PAIRS:
             for budget in ("equal epochs", "equal compute"):
-                if budget == "equal compute" and VIEWS[gsg] == VIEWS[base]:
+                if budget == "equal compute" and VARIANTS[gsg].passes == VARIANTS[base].passes:
                     continue  # the same runs as at equal epochs
                 out.append((gsg, base, budget))
         return out
@@ -207,13 +188,14 @@ class Report:
                         continue
                     r = paired_comparison(a, b)
                     p = "n/a" if r.p_value is None else f"{r.p_value:.3f}"
+                    versus = f"{display_name(gsg)} vs {display_name(base)}"
                     rows.append(
-                        [f"{NAMES[gsg]} vs {NAMES[base]}", budget, group, label, str(r.pairs), str(r.wins)]
+                        [versus, budget, group, label, str(r.pairs), str(r.wins)]
                         + [str(r.losses), str(r.ties), f"{100 * r.mean_diff:+.1f}", p, r.verdict]
                     )
                     if probe == "linear":
                         words.append(
-                            f"{NAMES[gsg]} vs {NAMES[base]}, {budget}, {group}, linear probe: **{r.verdict}** "
+                            f"{versus}, {budget}, {group}, linear probe: **{r.verdict}** "
                             f"({r.wins} wins, {r.losses} losses, {r.ties} ties over {r.pairs} pairs; "
                             f"mean {100 * r.mean_diff:+.1f} points; p = {p})."
                         )
@@ -237,7 +219,7 @@ class Report:
                 r = paired_comparison(a, b)
                 row.append(f"{100 * r.mean_diff:+.1f} ({r.wins}/{r.pairs})")
             rows.append(row)
-        header = ["data set"] + [f"{NAMES[g]} - {NAMES[b]}, {budget}" for g, b, budget in comps]
+        header = ["data set"] + [f"{display_name(g)} - {display_name(b)}, {budget}" for g, b, budget in comps]
         self.add(
             "Per data set, linear probe: mean difference in points (GSG run better in k of n seeds):",
             "",
@@ -274,7 +256,7 @@ class Report:
                     bs: self.seeds_of(ds, obj, self.suite.epochs_of(ds), batch_size=None if bs == base_bs else bs)
                     for bs in sizes
                 }
-                rows.append([ds, NAMES[obj], *[fmt_pct(self.scores(cells_of[bs], "linear")) for bs in sizes]])
+                rows.append([ds, display_name(obj), *[fmt_pct(self.scores(cells_of[bs], "linear")) for bs in sizes]])
                 xs, ms, ss = [], [], []
                 for bs in sizes:
                     v = self.scores(cells_of[bs], "linear")
@@ -284,7 +266,7 @@ class Report:
                         ms.append(100 * m)
                         ss.append(100 * s)
                 if xs:
-                    ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=NAMES[obj])
+                    ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, label=display_name(obj))
             ax.set_xscale("log", base=2)
             ax.set_xlabel("batch size")
             ax.set_ylabel("linear-probe accuracy (%)")
@@ -319,7 +301,7 @@ class Report:
                     final = [self.results[c]["curve"][-1] for c in done if self.results[c]["curve"]]
                     ratio = [f["z_std"] / f["z_std_ref"] for f in final]
                     rows.append(
-                        [ds, NAMES[obj], "yes" if pred else "no", fmt_pct(self.scores(cells, "linear"))]
+                        [ds, display_name(obj), "yes" if pred else "no", fmt_pct(self.scores(cells, "linear"))]
                         + [fmt_pct(self.scores(cells, "knn")), f"{mean_std(ratio)[0]:.2f}" if ratio else "n/a"]
                     )
                     if done and self.results[done[0]]["curve"]:
@@ -328,7 +310,7 @@ class Report:
                             [r["step"] for r in curve],
                             [r["z_std"] / r["z_std_ref"] for r in curve],
                             linestyle="-" if pred else "--",
-                            label=f"{NAMES[obj]}{'' if pred else ', no predictor'}",
+                            label=f"{display_name(obj)}{'' if pred else ', no predictor'}",
                         )
             ax.axhline(1.0, color="grey", linewidth=0.8)
             ax.set_xlabel("step")
@@ -363,7 +345,7 @@ class Report:
             for k in keys:
                 ax.plot([r["step"] for r in curve if k in r], [r[k] for r in curve if k in r], label=k[5:])
             ax.set_ylim(0, 0.6)
-            ax.set_title(f"{NAMES[obj]}, {ds}")
+            ax.set_title(f"{display_name(obj)}, {ds}")
             ax.set_xlabel("step")
             ax.legend(fontsize=7)
         self.figure(fig, "pairings", "How often each GSG pairing is chosen over training (seed 0)")
@@ -395,7 +377,7 @@ class Report:
                         ]
                     cells.append(fmt_pct(v) if v else "-")
                 rows.append([source, *cells])
-            self.add(f"**{NAMES[obj]}**", "", table(["pretrained on \\ evaluated on", *targets], rows), "")
+            self.add(f"**{display_name(obj)}**", "", table(["pretrained on \\ evaluated on", *targets], rows), "")
 
     def embedding_map(self) -> None:
         ds = self.suite.embedding_map
@@ -423,7 +405,7 @@ class Report:
             for label in np.unique(y):
                 m = y == label
                 ax.scatter(xy[m, 0], xy[m, 1], s=6, label=str(label))
-            ax.set_title(NAMES[obj], fontsize=9)
+            ax.set_title(display_name(obj), fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
         axes[0][-1].legend(fontsize=6, markerscale=2, loc="best")
@@ -464,27 +446,11 @@ def z_std_low(curve: list[dict[str, Any]]) -> float | None:
 
 def split_features(run_dir: Path, random_init: bool) -> tuple[Any, Any]:
     """Frozen features and labels of a run's test split (the encoder before pretraining if ``random_init``)."""
-    from accelerate.utils import set_seed
+    from .evaluate import run_features
 
-    from .evaluate import load_run_config
-    from .export import load_encoder
-    from .features import eval_loader, extract_features
-    from .trainer import build_domain, make_accelerator
-
-    cfg = load_run_config(run_dir)
-    accelerator = make_accelerator(cfg, run_dir, with_trackers=False)
-    domain = build_domain(cfg)
-    data = domain.load_data()
-    if random_init:
-        set_seed(cfg.seed)
-        encoder = domain.build_encoder(data.info)
-    else:
-        encoder = load_encoder(run_dir)
-    x, y = extract_features(
-        encoder, eval_loader(data.test, domain, cfg.eval.batch_size, accelerator), domain, accelerator
-    )
-    return x.numpy(), y.numpy()
+    feats, *_ = run_features(run_dir, random_init, splits=("test",))
+    return feats["test"]
 
 
-def write_report(bench: Benchmark, out: Path, wall_s: float, command: str = "gsg benchmark") -> Path:
+def write_benchmark_report(bench: Benchmark, out: Path, wall_s: float, command: str = "gsg benchmark") -> Path:
     return Report(bench, out, command).write(wall_s)

@@ -9,17 +9,8 @@ from pathlib import Path
 
 from .errors import UserError
 
-# Named objective variants for ``gsg compare``: overrides applied on top of the config.
-VARIANTS: dict[str, list[str]] = {
-    "simsiam": ["objective.method=simsiam", "objective.gsg=false"],
-    "gsg": ["objective.method=simsiam", "objective.gsg=true", "objective.gsg_views=4"],
-    "gsg2": ["objective.method=simsiam", "objective.gsg=true", "objective.gsg_views=2"],
-    "byol": ["objective.method=byol", "objective.gsg=false"],
-    "byol-gsg": ["objective.method=byol", "objective.gsg=true", "objective.gsg_views=4"],
-    "simclr": ["objective.method=simclr", "objective.gsg=false"],  # explicit negatives (InfoNCE)
-    "supervised": ["objective.method=supervised", "objective.gsg=false"],  # the ceiling: trained with labels
-}
-
+# Named here without importing the table, so `gsg --help` stays instant; a test checks they agree.
+VARIANT_NAMES = "simsiam, gsg, gsg2, byol, byol-gsg, simclr, supervised"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -46,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="pretrain several objectives on one config and print one table")
     c.add_argument("config")
     c.add_argument("overrides", nargs="*", help="key=value overrides applied to every variant")
-    c.add_argument("--variants", default="gsg,simsiam", help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    c.add_argument(
+        "--variants", default="gsg,simsiam", help="comma-separated names from the variant table: " + VARIANT_NAMES
+    )
     c.add_argument("--no-random", action="store_true", help="skip the row of the encoder before pretraining")
     c.add_argument("--no-floor", action="store_true", help="skip the domain's hand-crafted baseline row")
     c.add_argument("--out", help="folder for the variants' runs (default: runs/compare/<config name>)")
@@ -128,6 +121,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .config import load_config, parse_overrides
     from .evaluate import evaluate_run
     from .probes import format_table
+    from .provenance import machine_summary
+    from .variants import VARIANTS
 
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
@@ -140,7 +135,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     started = time.time()
     for name in names:
         run_dir = root / name
-        overrides = [o for o in VARIANTS[name] if o.split("=")[0] not in user_keys]
+        overrides = [o for o in VARIANTS[name].overrides if o.split("=")[0] not in user_keys]
         overrides += [*args.overrides, f"output_dir={run_dir}"]
         load_config(args.config, overrides)
         if not (run_dir / "encoder" / "config.json").is_file():
@@ -181,24 +176,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def machine_summary() -> str:
-    import os
-    import platform
-
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")  # Linux names the CPU model here; platform.processor() is often empty
-    models = (
-        [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        if cpuinfo.is_file()
-        else []
-    )
-    cpu = models[0] if models else cpu
-    return f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
-
-
 def _flat_keys(tree: dict, prefix: str = "") -> list[str]:
     keys = []
     for k, v in tree.items():
@@ -212,7 +189,7 @@ def cmd_domains(args: argparse.Namespace) -> int:
     for name, target in sorted(available_domains().items()):
         print(f"{name}  ({target})")
         try:
-            builtin = get_domain(name).builtin_datasets()
+            builtin = get_domain(name).builtin
         except UserError as exc:  # one broken plug-in must not hide the others
             print(f"    unavailable: {exc}")
             continue
@@ -242,13 +219,12 @@ def cmd_views(args: argparse.Namespace) -> int:
     import torch
 
     from .config import load_config
-    from .trainer import build_domain
+    from .runtime import load_bound
 
     if args.samples < 1 or args.views < 1:
         raise UserError("--samples and --views must be at least 1")
     cfg = load_config(args.config, args.overrides)
-    domain = build_domain(cfg)
-    data = domain.load_data()
+    domain, data = load_bound(cfg)
     rows = [data.pretrain[i] for i in range(min(args.samples, len(data.pretrain)))]
     batch = domain.collate(rows)
     generator = torch.Generator().manual_seed(cfg.seed)

@@ -33,27 +33,21 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    # simsiam / byol: the non-contrastive bases GSG applies to. simclr: the explicit-negatives
-    # reference (InfoNCE). supervised: the ceiling, the same encoder trained with the labels.
-    method: Literal["simsiam", "byol", "simclr", "supervised"] = "simsiam"
-    gsg: bool = True
-    gsg_views: Literal[2, 4] = 4  # 4: as published (4N views); 2: partners from the same 2N views
+    # A registered objective (gsg_multimodal.objectives): simsiam, gsg (SimSiam+GSG), byol, byol-gsg,
+    # simclr (the explicit-negatives reference), supervised (the ceiling, trained with the labels), ...
+    method: str = "gsg"
+    gsg_views: Literal[2, 4] = 4  # GSG: 4 = as published (4N views); 2 = partners from the same 2N views
     pairing: Literal["derangement", "permutation"] = "derangement"
     momentum: float = 0.99  # BYOL target EMA base momentum
     momentum_schedule: Literal["cosine", "constant"] = "cosine"
     temperature: float = 0.2  # simclr only
 
     def __post_init__(self) -> None:
-        if self.gsg and self.method not in ("simsiam", "byol"):
-            raise UserError(
-                f"objective.gsg=true applies to simsiam and byol, not {self.method}; set objective.gsg=false"
-            )
+        from .objectives import get_objective
+
+        get_objective(self.method)  # a clear error naming the registered objectives
         if self.temperature <= 0:
             raise UserError(f"objective.temperature must be positive, got {self.temperature}")
-
-    @property
-    def n_views(self) -> int:
-        return 4 if self.gsg and self.gsg_views == 4 else 2
 
 
 @dataclass
@@ -220,6 +214,11 @@ def build_dataclass(cls: type, values: dict | None, prefix: str = "") -> Any:
     kwargs = {}
     for key, value in values.items():
         full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names and full == "objective.gsg":
+            raise UserError(
+                "config key 'objective.gsg' was replaced by the method name: use objective.method=gsg "
+                "(SimSiam+GSG) or byol-gsg, and objective.method=simsiam or byol without GSG"
+            )
         if key not in names:
             guess = difflib.get_close_matches(str(key), names, n=1)
             hint = f" (did you mean '{guess[0]}'?)" if guess else ""
@@ -313,3 +312,48 @@ def build_config(raw: dict) -> RunConfig:
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     return build_config(merge(read_yaml(path), parse_overrides(overrides or [])))
+
+
+# ---------------------------------------------------------------- comparing configs
+
+# Keys that change nothing a run computes while training: a run may be resumed with them changed.
+TRAINING_NEUTRAL = (
+    "output_dir",
+    "train.max_steps",
+    "train.progress_bar",
+    "train.log_every",
+    "train.num_workers",
+    "train.trackers",
+    "train.keep_checkpoints",
+    "monitor.",
+    "eval.",
+)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def config_differences(
+    old: RunConfig, new: RunConfig, ignore: tuple[str, ...] = TRAINING_NEUTRAL
+) -> dict[str, tuple[Any, Any]]:
+    """Keys whose values differ between two resolved configs (``key -> (old, new)``), except ``ignore``.
+
+    The one rule for "is this the same run?": resume uses it with the training-neutral keys
+    ignored, the benchmark's cell cache with only ``output_dir`` ignored (evaluation settings
+    change a cell's result).
+    """
+    a, b = flatten(to_dict(old)), flatten(to_dict(new))
+    return {
+        k: (a.get(k), b.get(k))
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k) and not k.startswith(ignore)
+    }

@@ -1,8 +1,13 @@
 """The contract between the domain-agnostic core and a kind of data.
 
-A domain is an augmentation + encoder pair plus how to read its data. The core
-never looks inside a batch: it hands the collated batch to ``make_views`` and the
-views to the encoder, and reads only the optional ``"label"`` entry.
+A domain is an augmentation + encoder pair plus how to read its data. The core never looks
+inside a batch: it hands the collated batch to ``make_views`` and the views to the encoder, and
+reads only the optional ``"label"`` entry.
+
+The order is explicit. The core builds the domain from its three config sections, then either
+reads the data (``load_data``) or takes the facts an export stored, and hands those facts
+(``info``) to the domain exactly once with ``bind(info)``. Only a bound domain makes views, eval
+inputs and encoders; asking an unbound one is a programming error with a clear message.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .errors import UserError
 
@@ -56,33 +61,67 @@ class SequenceViews:
     overlap: list[tuple[int, int]]
 
 
-class Domain(ABC):
-    """Base class of a domain plug-in.
+DataT = TypeVar("DataT")
+ViewsT = TypeVar("ViewsT")
+EncoderT = TypeVar("EncoderT")
 
-    Subclasses set ``name`` and the three config dataclasses; the run config's
-    ``data``, ``views`` and ``encoder`` sections are validated against them.
-    Register a domain with the ``gsg_multimodal.domains`` entry point group, or name
-    it in a config as ``module.path:ClassName``.
+
+class Domain(ABC, Generic[DataT, ViewsT, EncoderT]):
+    """Base class of a domain plug-in, generic in its three config sections.
+
+    Subclasses set ``name``, the three config dataclasses (the run config's ``data``, ``views``
+    and ``encoder`` sections are validated against them) and ``builtin`` (the data sets that
+    work offline). Register a domain with the ``gsg_multimodal.domains`` entry point group, or
+    name it in a config as ``module.path:ClassName``.
     """
 
     name: ClassVar[str]
     data_config: ClassVar[type]
     views_config: ClassVar[type]
     encoder_config: ClassVar[type]
+    builtin: ClassVar[dict[str, str]] = {}  # offline data set name -> one-line description (`gsg domains`)
 
-    def __init__(self, data: Any, views: Any, encoder: Any) -> None:
+    def __init__(self, data: DataT, views: ViewsT, encoder: EncoderT) -> None:
         self.data_cfg = data
         self.views_cfg = views
         self.encoder_cfg = encoder
+        self._info: dict[str, Any] | None = None
 
-    @classmethod
-    def builtin_datasets(cls) -> dict[str, str]:
-        """Data sets that work offline, name -> one-line description (for ``gsg domains``)."""
-        return {}
+    # ------------------------------------------------------------------ the order: load, bind, use
 
     @abstractmethod
     def load_data(self) -> DataSplits:
         """Read the configured data set; raise ``UserError`` naming the fix when it is missing."""
+
+    def bind(self, info: dict[str, Any]) -> None:
+        """Take the data's facts (from ``load_data`` or an export), once, before views or encoders."""
+        if self._info is not None and self._info != info:
+            raise RuntimeError(f"domain {self.name!r} is already bound to {self._info}, not {info}")
+        self._info = dict(info)
+        self.on_bind(self._info)
+
+    def on_bind(self, info: dict[str, Any]) -> None:
+        """Prepare what views and encoders need from ``info`` (e.g. resolved augmentation parameters)."""
+        return None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            raise RuntimeError(f"domain {self.name!r} is not bound: call bind(info) (after load_data) first")
+        return self._info
+
+    def encoder(self) -> nn.Module:
+        """The encoder for the bound data, checked against the contract: an ``nn.Module`` with ``out_dim``."""
+        module = self.build_encoder()
+        width = getattr(module, "out_dim", None)
+        if not isinstance(width, int) or width < 1:
+            raise TypeError(
+                f"domain {self.name!r}: build_encoder() must return a module with an integer out_dim >= 1 "
+                f"(the width of its [N, out_dim] features), got {width!r}"
+            )
+        return module
+
+    # ------------------------------------------------------------------ what every domain provides
 
     @abstractmethod
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -96,21 +135,28 @@ class Domain(ABC):
         come from ``generator`` so runs are reproducible and resumable.
         """
 
-    def make_sequence_views(
-        self, batch: dict[str, torch.Tensor], n_views: int, generator: torch.Generator
-    ) -> SequenceViews:
-        """``n_views`` random views sharing an aligned segment (for sequence-level objectives such as TS2Vec's)."""
-        raise UserError(f"domain {self.name!r} has no aligned sequence views; pick an instance-level objective")
-
     @abstractmethod
     def eval_input(self, batch: dict[str, torch.Tensor]) -> Any:
         """The deterministic encoder input used for evaluation."""
 
     @abstractmethod
-    def build_encoder(self, info: dict[str, Any]) -> nn.Module:
-        """The encoder: maps a view (or eval input) to features ``[N, D]``; must expose ``out_dim``."""
+    def build_encoder(self) -> nn.Module:
+        """The encoder for ``self.info``: maps a view (or eval input) to features ``[N, out_dim]``.
 
-    # Optional hooks: a domain overrides only those that make sense for its data.
+        The module must carry ``out_dim: int``, the width of its features (``encoder()`` checks it).
+        """
+
+    @abstractmethod
+    def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
+        """Draw a few samples and their augmented views to an image file, for ``gsg views``."""
+
+    # ------------------------------------------------------------------ optional hooks
+
+    def make_sequence_views(
+        self, batch: dict[str, torch.Tensor], n_views: int, generator: torch.Generator
+    ) -> SequenceViews:
+        """``n_views`` random views sharing an aligned segment (for sequence-level objectives such as TS2Vec's)."""
+        raise UserError(f"domain {self.name!r} has no aligned sequence views; pick an instance-level objective")
 
     def initial_encoder_name(self) -> str:
         """How the encoder from ``build_encoder`` (before any pretraining) is named in result tables.
@@ -120,7 +166,7 @@ class Domain(ABC):
         """
         return "random init"
 
-    def encoder_input(self, info: dict[str, Any]) -> str | None:
+    def encoder_input(self) -> str | None:
         """What the encoder consumes, e.g. ``"series[channels=1]"``; ``None``: it transfers nowhere.
 
         An encoder pretrained on one data set can be evaluated frozen on another, of this or any
@@ -140,7 +186,3 @@ class Domain(ABC):
         probes that do not apply are left out and show as ``n/a``.
         """
         return None
-
-    def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
-        """Draw a few samples and their augmented views to an image file, for ``gsg views``."""
-        raise UserError(f"domain {self.name!r} cannot draw its views yet; 'gsg views' works for image domains")

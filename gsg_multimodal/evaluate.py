@@ -18,31 +18,33 @@ def load_run_config(run_dir: str | Path) -> Any:
     return build_config(read_yaml(run_dir / "config.yaml"))
 
 
-def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, Any]:
-    """Evaluate the run's exported encoder, or a randomly initialised one of the same config (the floor).
-
-    Hyper-parameters are chosen by cross-validation on the labelled training split only;
-    accuracy and macro-F1 are measured on the test split. Results go to
-    ``eval.json`` / ``eval_random.json`` in the run directory.
-    """
+def initial_encoder(cfg: Any, domain: Any) -> Any:
+    """The encoder as the run's config builds it before pretraining, seeded like the run."""
     from accelerate.utils import set_seed
 
+    set_seed(cfg.seed)
+    return domain.encoder()
+
+
+def run_features(
+    run_dir: str | Path, random_init: bool, splits: tuple[str, ...] = ("train", "test")
+) -> tuple[dict[str, tuple[Any, Any]], Any, Any, Any]:
+    """Features of a run's labelled splits: ``({split: (x, y)}, cfg, domain, data)``, as NumPy arrays.
+
+    ``random_init``: the encoder before pretraining (the floor) instead of the exported one.
+    """
     from .export import load_encoder
-    from .features import eval_loader, extract_features
-    from .probes import evaluate_features
-    from .report import write_report
-    from .trainer import build_domain, make_accelerator
+    from .features import encode_split
+    from .runtime import load_bound, make_accelerator
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     accelerator = make_accelerator(cfg, run_dir, with_trackers=False)
-    domain = build_domain(cfg)
-    data = domain.load_data()
+    domain, data = load_bound(cfg)
     if not data.labelled:
         raise UserError(f"data set {cfg.data} has no labelled train and test splits; evaluation needs both")
     if random_init:
-        set_seed(cfg.seed)
-        encoder = domain.build_encoder(data.info)
+        encoder = initial_encoder(cfg, domain)
     else:
         encoder = load_encoder(run_dir)
         if encoder.gsg_config["domain"] != cfg.domain or encoder.gsg_config["info"] != data.info:
@@ -52,10 +54,24 @@ def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, An
             )
     encoder = encoder.to(accelerator.device)
     feats = {}
-    for split in ("train", "test"):
-        loader = eval_loader(getattr(data, split), domain, cfg.eval.batch_size, accelerator)
-        x, y = extract_features(encoder, loader, domain, accelerator)
+    for split in splits:
+        x, y = encode_split(encoder, getattr(data, split), domain, accelerator, cfg.eval.batch_size)
         feats[split] = (x.numpy(), y.numpy())
+    return feats, cfg, domain, accelerator
+
+
+def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, Any]:
+    """Evaluate the run's exported encoder, or a randomly initialised one of the same config (the floor).
+
+    Hyper-parameters are chosen by cross-validation on the labelled training split only;
+    accuracy and macro-F1 are measured on the test split. Results go to
+    ``eval.json`` / ``eval_random.json`` in the run directory.
+    """
+    from .probes import evaluate_features
+    from .report import write_run_report
+
+    run_dir = Path(run_dir)
+    feats, cfg, domain, accelerator = run_features(run_dir, random_init)
     results: dict[str, Any] = {}
     if accelerator.is_main_process:
         results = evaluate_features(*feats["train"], *feats["test"], cfg.eval, seed=cfg.seed)
@@ -63,7 +79,7 @@ def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, An
         results["feature_dim"] = int(feats["train"][0].shape[1])
         out = run_dir / ("eval_random.json" if random_init else "eval.json")
         out.write_text(json.dumps(results, indent=2))
-        write_report(run_dir)
+        write_run_report(run_dir)
     accelerator.wait_for_everyone()
     return results
 
@@ -73,20 +89,19 @@ def evaluate_floor(run_dir: str | Path) -> dict[str, Any] | None:
 
     Written to ``eval_floor.json``; ``None`` when the domain has no such baseline.
     """
-    from .report import write_report
-    from .trainer import build_domain
+    from .report import write_run_report
+    from .runtime import load_bound
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    domain = build_domain(cfg)
-    data = domain.load_data()
+    domain, data = load_bound(cfg)
     if not data.labelled:
         raise UserError(f"data set {cfg.data} has no labelled train and test splits; evaluation needs both")
     results = domain.handcrafted_floor(data, cfg.eval, cfg.seed)
     if results is None:
         return None
     (run_dir / "eval_floor.json").write_text(json.dumps(results, indent=2))
-    write_report(run_dir)
+    write_run_report(run_dir)
     return results
 
 
@@ -98,19 +113,18 @@ def evaluate_transfer(run_dir: str | Path, target: Any, out_file: str | Path) ->
     """
     from .config import to_dict
     from .export import export_domain, load_encoder, read_encoder_config
-    from .features import eval_loader, extract_features
+    from .features import encode_split
     from .probes import evaluate_features
-    from .trainer import build_domain, make_accelerator
+    from .runtime import load_bound, make_accelerator
 
     out_file = Path(out_file)
     trained = read_encoder_config(run_dir)
-    source_input = export_domain(trained).encoder_input(trained["info"])
+    source_input = export_domain(trained).encoder_input()
     accelerator = make_accelerator(target, out_file.parent, with_trackers=False)
-    domain = build_domain(target)
-    data = domain.load_data()
+    domain, data = load_bound(target)
     if not data.labelled:
         raise UserError(f"transfer target {target.data} has no labelled train and test splits")
-    target_input = domain.encoder_input(data.info)
+    target_input = domain.encoder_input()
     if source_input is None or source_input != target_input:
         raise UserError(
             f"the {trained['domain']} encoder in '{run_dir}' reads {source_input or 'inputs of its own'}, but the "
@@ -120,8 +134,7 @@ def evaluate_transfer(run_dir: str | Path, target: Any, out_file: str | Path) ->
     encoder = load_encoder(run_dir).to(accelerator.device)
     feats = {}
     for split in ("train", "test"):
-        loader = eval_loader(getattr(data, split), domain, target.eval.batch_size, accelerator)
-        x, y = extract_features(encoder, loader, domain, accelerator)
+        x, y = encode_split(encoder, getattr(data, split), domain, accelerator, target.eval.batch_size)
         feats[split] = (x.numpy(), y.numpy())
     results: dict[str, Any] = {}
     if accelerator.is_main_process:

@@ -75,19 +75,21 @@ def read_encoder_config(path: str | Path) -> dict[str, Any]:
 
 
 def export_domain(config: dict[str, Any]) -> Any:
-    """The domain plug-in instance an export was made with (its data, views and encoder configs)."""
+    """The domain plug-in an export was made with (its data, views and encoder configs), bound to its info."""
     from .config import build_dataclass
     from .registry import get_domain
 
     domain_cls = get_domain(config["domain"])
     try:
-        return domain_cls(
+        domain = domain_cls(
             build_dataclass(domain_cls.data_config, config.get("data", {}), "data"),
             build_dataclass(domain_cls.views_config, config.get("views", {}), "views"),
             build_dataclass(domain_cls.encoder_config, config.get("encoder", {}), "encoder"),
         )
     except UserError as exc:
         raise UserError(f"the export in '{config['_path']}' does not fit domain {config['domain']!r}: {exc}") from None
+    domain.bind(config["info"])
+    return domain
 
 
 def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
@@ -99,7 +101,7 @@ def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
     from safetensors.torch import load_file
 
     config = read_encoder_config(path)
-    encoder = export_domain(config).build_encoder(config["info"])
+    encoder = export_domain(config).encoder()
     state = load_file(str(Path(config["_path"]) / "model.safetensors"), device=map_location)
     try:
         encoder.load_state_dict(state)

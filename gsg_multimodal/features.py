@@ -1,4 +1,7 @@
-"""Frozen-encoder features for evaluation and the online kNN monitor."""
+"""Frozen-encoder features: the one way an encoder and a labelled split become ``(features, labels)``.
+
+Used by evaluation, transfer, the benchmark report's maps and the online kNN monitor.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +15,22 @@ if TYPE_CHECKING:
     from .domain import Domain
 
 
-def eval_loader(dataset: Any, domain: Domain, batch_size: int, accelerator: Accelerator) -> Any:
-    """A deterministic, sharded loader over a labelled split (no shuffling, no dropped rows)."""
+@torch.no_grad()
+def encode_split(
+    encoder: torch.nn.Module, dataset: Any, domain: Domain, accelerator: Accelerator, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and labels of every row of ``dataset``, gathered from all processes, on every process.
+
+    Rows go through the domain's deterministic ``eval_input`` in a sharded loader (no shuffling, no
+    dropped rows); ``gather_for_metrics`` drops the duplicates that pad an uneven last batch, so each
+    row appears exactly once and every process computes the same probe result. The encoder runs in
+    eval mode and is handed back in the mode it came in.
+    """
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=domain.collate)
-    return accelerator.prepare_data_loader(loader)
-
-
-@torch.no_grad()
-def extract_features(
-    encoder: torch.nn.Module, loader: Any, domain: Domain, accelerator: Accelerator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and labels of every row, gathered from all processes, on every process.
-
-    ``gather_for_metrics`` drops the duplicate rows that pad an uneven last batch, so each
-    row appears exactly once and every process computes the same kNN result.
-    """
+    loader = accelerator.prepare_data_loader(
+        DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=domain.collate)
+    )
     was_training = encoder.training
     encoder.eval()
     feats, labels = [], []

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from .config import ModelConfig, OptimConfig
+if TYPE_CHECKING:
+    from .config import ModelConfig, OptimConfig
 
 
 def projection_mlp(in_dim: int, hidden: int, out_dim: int, layers: int) -> nn.Sequential:
@@ -62,7 +63,6 @@ class SupervisedNetwork(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.classifier = nn.Linear(encoder.out_dim, num_classes)
-        self.predictor = nn.Identity()  # no predictor: every parameter follows the schedule
 
     def forward(self, views: list[Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         h = [self.encoder(v) for v in views]
@@ -108,17 +108,6 @@ def ema_momentum(base: float, step: int, total_steps: int, schedule: str) -> flo
         return base
     progress = min(step / total_steps, 1.0)
     return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
-
-
-def parameter_groups(model: SiameseNetwork | SupervisedNetwork, fixed_predictor_lr: bool) -> list[dict]:
-    """Optimizer groups; the predictor's group is flagged so the schedule leaves its lr fixed."""
-    predictor = list(model.predictor.parameters())
-    predictor_ids = {id(p) for p in predictor}
-    rest = [p for p in model.parameters() if id(p) not in predictor_ids]
-    groups = [{"params": rest, "fixed_lr": False}]
-    if predictor:
-        groups.append({"params": predictor, "fixed_lr": fixed_predictor_lr})
-    return groups
 
 
 def build_optimizer(groups: list[dict], cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .objectives import PAIRINGS
+from .losses import PAIRINGS
 
 
 class StepMonitor:

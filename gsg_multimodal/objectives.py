@@ -1,180 +1,292 @@
-"""The objectives: SimSiam, BYOL and Guided Stop-Gradient (GSG), as DESIGN.md section 2 states them.
+"""One class per training objective: the views it needs, the heads it builds, the loss it computes.
 
-Everything here is a pure function of projections ``z`` (encoder + projector), predictions
-``p = h(z)`` and targets ``t`` (the ``z`` the loss regresses onto: the online network's own
-``z`` for SimSiam, the EMA target network's for BYOL). The stop-gradient lives inside the
-loss (``t.detach()``), so callers cannot forget it.
+The trainer has a single path for all of them. It asks the objective for its network
+(``build``), for any extra state to checkpoint (``attach``: BYOL's EMA target), for the
+optimizer's parameter groups, and each step for the loss of a batch (``compute``) and the
+work after the optimizer step (``after_step``). It never compares a method name.
 
-GSG, for a batch of N samples and a pairing ``r``: sample i is "image 1" (views 11, 12), its
-partner ``r[i]`` is "image 2" (views 21, 22). Per sample, the closest cross-pair among
-``(11,21), (11,22), (12,21), (12,22)`` (Euclidean distance of raw target projections) is the
-*source* side; each source view predicts the other view of its own image.
+Adding an objective is one subclass plus ``@register_objective("name")``; the config's
+``objective.method`` then accepts the name. The losses themselves are pure functions in
+``losses.py``, tested against per-sample transcriptions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-# The four GSG cases, in the order the argmin indexes them: (view of image 1, view of image 2).
-PAIRINGS: tuple[tuple[str, str], ...] = (("11", "21"), ("11", "22"), ("12", "21"), ("12", "22"))
+from .errors import UserError
+from .losses import ContrastiveLoss, SiameseLoss, SupervisedLoss
+from .model import SiameseNetwork, SupervisedNetwork, TargetNetwork, ema_momentum
 
-
-def negative_cosine(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-sample ``-cos(p, sg(target))``, computed in float32 whatever the autocast dtype."""
-    return -F.cosine_similarity(p.float(), target.detach().float(), dim=-1)
-
-
-def symmetric_loss(p1: torch.Tensor, p2: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
-    """SimSiam/BYOL: ``-1/2 [cos(p1, sg t2) + cos(p2, sg t1)]`` per sample."""
-    return 0.5 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))
-
-
-def draw_pairing(n: int, generator: torch.Generator, derangement: bool) -> torch.Tensor:
-    """A pairing ``r`` of 0..n-1 drawn on the generator's device.
-
-    ``derangement=False`` is the published code's plain ``randperm`` (about one sample
-    per batch is paired with itself). ``derangement=True`` redraws until no sample is its
-    own partner, which gives a uniformly random derangement in e ~ 2.7 draws on average.
-    The trainer passes a CPU generator: the fixed-point check then reads no GPU memory,
-    so drawing costs no host-device synchronisation.
-    """
-    if derangement and n < 2:
-        raise ValueError("a derangement needs at least 2 samples per batch")
-    idx = torch.arange(n, device=generator.device)
-    while True:
-        r = torch.randperm(n, generator=generator, device=generator.device)
-        if not derangement or not bool((r == idx).any()):
-            return r
-
-
-def select_pairing(t11: torch.Tensor, t12: torch.Tensor, t21: torch.Tensor, t22: torch.Tensor) -> torch.Tensor:
-    """Index into ``PAIRINGS`` of the closest cross-sample pair, per sample (no gradient)."""
-    with torch.no_grad():
-        dist = torch.stack(
-            [
-                torch.linalg.vector_norm(t11.float() - t21.float(), dim=-1),
-                torch.linalg.vector_norm(t11.float() - t22.float(), dim=-1),
-                torch.linalg.vector_norm(t12.float() - t21.float(), dim=-1),
-                torch.linalg.vector_norm(t12.float() - t22.float(), dim=-1),
-            ],
-            dim=-1,
-        )
-        return dist.argmin(dim=-1)
-
-
-def gsg_loss_per_sample(p: dict[str, torch.Tensor], t: dict[str, torch.Tensor], choice: torch.Tensor) -> torch.Tensor:
-    """Per-sample GSG loss for the chosen pairing.
-
-    ``p`` and ``t`` map view names ``"11", "12", "21", "22"`` to ``[N, d]`` predictions and
-    targets. For choice ``(a, b)`` the loss is ``-1/2 [cos(p_a, sg t_a') + cos(p_b, sg t_b')]``
-    where ``a'`` is the other view of ``a``'s image. The four candidate losses are formed and
-    the chosen one kept with ``torch.where``, so gradients reach only the chosen source views.
-    """
-    sibling = {"11": "12", "12": "11", "21": "22", "22": "21"}
-    term = {v: negative_cosine(p[v], t[sibling[v]]) for v in sibling}
-    candidates = torch.stack([0.5 * (term[a] + term[b]) for a, b in PAIRINGS], dim=-1)
-    mask = choice.unsqueeze(1) == torch.arange(len(PAIRINGS), device=choice.device)  # one-hot without a sync
-    return torch.where(mask, candidates, torch.zeros_like(candidates)).sum(dim=-1)
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .domain import DataSplits, Domain
 
 
 @dataclass
-class ObjectiveOutput:
+class StepOutput:
+    """What one step of an objective produces: the loss, and what the monitors watch."""
+
     loss: torch.Tensor
-    per_sample: torch.Tensor
-    pairing_counts: torch.Tensor | None = None  # [4] counts of each GSG case in the batch
-    partner: torch.Tensor | None = None  # the pairing r used
+    watched: torch.Tensor  # [N, d] features the collapse monitor reads (first view's projections)
+    pairing_counts: torch.Tensor | None = None  # [4] counts of each GSG case, for GSG objectives
 
 
-class SiameseObjective:
-    """Loss for SimSiam/BYOL with or without GSG, given per-view projections and predictions.
+class Objective(ABC):
+    """A training objective over one domain encoder.
 
-    ``views`` is 2 (SimSiam/BYOL, or GSG with partners taken from the same 2N views) or 4
-    (GSG as published). Inputs are lists over views of ``[N, d]`` tensors: ``p`` predictions,
-    ``t`` targets (``z`` itself for SimSiam, the EMA network's ``z`` for BYOL).
+    ``cfg`` is the whole run config (the objective reads its ``objective`` and ``model``
+    sections); ``data`` the loaded splits (the supervised ceiling reads its labels).
     """
 
-    def __init__(self, gsg: bool, gsg_views: int = 4, derangement: bool = True) -> None:
-        if gsg_views not in (2, 4):
-            raise ValueError(f"gsg_views must be 2 or 4, got {gsg_views}")
-        self.gsg = gsg
-        self.gsg_views = gsg_views
-        self.derangement = derangement
+    name: ClassVar[str]  # set by register_objective
+    needs_labels: ClassVar[bool] = False  # True: trains on the labelled train split, not the pretraining rows
+
+    def __init__(self, cfg: RunConfig, data: DataSplits) -> None:
+        self.cfg = cfg
+        self.data = data
+
+    @property
+    @abstractmethod
+    def n_views(self) -> int:
+        """Views encoded per sample per step (what "equal compute" counts)."""
+
+    @abstractmethod
+    def build(self, encoder: nn.Module) -> nn.Module:
+        """The trainable network around ``encoder`` (it keeps ``encoder`` as ``.encoder``)."""
+
+    @property
+    @abstractmethod
+    def watched_dim(self) -> int:
+        """Width of ``StepOutput.watched`` (the collapse reference is ``1/sqrt(watched_dim)``)."""
+
+    def attach(self, network: nn.Module, device: torch.device) -> list[nn.Module]:
+        """Make state that lives beside the network (e.g. an EMA target); returned modules are checkpointed."""
+        return []
+
+    def parameter_groups(self, network: nn.Module) -> list[dict]:
+        """Optimizer groups; a group flagged ``fixed_lr`` keeps its learning rate off the schedule."""
+        return [{"params": list(network.parameters()), "fixed_lr": False}]
+
+    def views(self, domain: Domain, batch: dict[str, Any], generator: torch.Generator) -> Any:
+        """The inputs of one step: by default ``n_views`` independent augmentations of the batch."""
+        return domain.make_views(batch, self.n_views, generator)
+
+    @abstractmethod
+    def compute(
+        self,
+        network: nn.Module,
+        views: Any,
+        batch: dict[str, Any],
+        generator: torch.Generator,
+        autocast: Callable[[], AbstractContextManager],
+    ) -> StepOutput:
+        """The loss of one batch. ``generator`` is the host generator for draws such as GSG's pairing."""
+
+    def after_step(self, network: nn.Module, step: int, total_steps: int) -> None:
+        """Work after each optimizer step (``step`` counts completed steps before this one)."""
+        return None
+
+    def step_metrics(self, step: int, total_steps: int) -> dict[str, float]:
+        """Extra values for the metric row logged after ``step`` steps."""
+        return {}
+
+
+_REGISTRY: dict[str, type[Objective]] = {}
+ObjectiveClass = TypeVar("ObjectiveClass", bound=type[Objective])
+
+
+def register_objective(name: str) -> Callable[[ObjectiveClass], ObjectiveClass]:
+    """Class decorator: make ``objective.method=name`` build this objective."""
+
+    def add(cls: ObjectiveClass) -> ObjectiveClass:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"objective '{name}' is registered already (by {_REGISTRY[name].__qualname__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def objective_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_objective(name: str) -> type[Objective]:
+    if name not in _REGISTRY:
+        raise UserError(f"unknown objective.method '{name}'; choose from {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def build_objective(cfg: RunConfig, data: DataSplits) -> Objective:
+    return get_objective(cfg.objective.method)(cfg, data)
+
+
+# ---------------------------------------------------------------------------- the siamese family
+
+
+class SiameseObjective(Objective):
+    """Encoder -> projector -> predictor on every view; the loss regresses predictions onto targets.
+
+    Subclasses choose where targets come from (``targets``) and whether GSG selects the pairs
+    (``gsg``). SimSiam's targets are the online network's own projections.
+    """
+
+    gsg: ClassVar[bool] = False
+
+    def __init__(self, cfg: RunConfig, data: DataSplits) -> None:
+        super().__init__(cfg, data)
+        o = cfg.objective
+        self.loss = SiameseLoss(gsg=self.gsg, gsg_views=o.gsg_views, derangement=o.pairing == "derangement")
 
     @property
     def n_views(self) -> int:
-        return 4 if self.gsg and self.gsg_views == 4 else 2
+        return self.loss.n_views
 
-    def __call__(
-        self, p: list[torch.Tensor], t: list[torch.Tensor], generator: torch.Generator | None = None
-    ) -> ObjectiveOutput:
-        if len(p) != self.n_views or len(t) != self.n_views:
-            raise ValueError(f"objective expects {self.n_views} views, got {len(p)} predictions and {len(t)} targets")
-        if not self.gsg:
-            per_sample = symmetric_loss(p[0], p[1], t[0], t[1])
-            return ObjectiveOutput(per_sample.mean(), per_sample)
-        if generator is None:
-            raise ValueError("GSG needs a generator to draw the pairing")
-        n = p[0].shape[0]
-        r = _to_device(draw_pairing(n, generator, self.derangement), p[0].device)
-        # Image 2's views: the extra two views (published GSG) or the same two views (2-view GSG).
-        i21, i22 = (2, 3) if self.gsg_views == 4 else (0, 1)
-        pv = {"11": p[0], "12": p[1], "21": p[i21][r], "22": p[i22][r]}
-        tv = {"11": t[0], "12": t[1], "21": t[i21][r], "22": t[i22][r]}
-        choice = select_pairing(tv["11"], tv["12"], tv["21"], tv["22"])
-        per_sample = gsg_loss_per_sample(pv, tv, choice)
-        # scatter_add rather than bincount: bincount reads the max back to the host (a sync on GPUs).
-        counts = torch.zeros(len(PAIRINGS), dtype=torch.long, device=choice.device)
-        counts.scatter_add_(0, choice, torch.ones_like(choice))
-        return ObjectiveOutput(per_sample.mean(), per_sample, counts, r)
+    @property
+    def watched_dim(self) -> int:
+        return self.cfg.model.projector_dim
 
+    def build(self, encoder: nn.Module) -> nn.Module:
+        return SiameseNetwork(encoder, self.cfg.model)
 
-def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a small host tensor to ``device`` without waiting for the kernels queued there."""
-    if x.device == device:
-        return x
-    if device.type == "cuda":  # a copy from pageable memory would synchronise; pinned memory does not
-        x = x.pin_memory()
-    return x.to(device, non_blocking=True)
+    def parameter_groups(self, network: nn.Module) -> list[dict]:
+        # SimSiam: the predictor may keep a fixed learning rate while the rest follows the schedule.
+        predictor = list(network.predictor.parameters())
+        predictor_ids = {id(p) for p in predictor}
+        groups = [{"params": [p for p in network.parameters() if id(p) not in predictor_ids], "fixed_lr": False}]
+        if predictor:
+            groups.append({"params": predictor, "fixed_lr": self.cfg.model.fixed_predictor_lr})
+        return groups
 
+    def targets(self, z: list[torch.Tensor], views: list[Any], autocast: Callable[[], AbstractContextManager]) -> Any:
+        return z
 
-def info_nce_per_sample(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """SimCLR's NT-Xent per sample: each view must pick its sibling among the other 2N - 1 views.
-
-    Cosine similarities divided by ``temperature``; the loss of sample i is the mean of the
-    cross-entropies of its two views as anchors. Negatives come from this process's batch.
-    """
-    n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
-    logits = z @ z.T / temperature
-    logits.fill_diagonal_(float("-inf"))  # a view is not its own candidate
-    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    per_view = F.cross_entropy(logits, positives, reduction="none")
-    return 0.5 * (per_view[:n] + per_view[n:])
+    def compute(
+        self,
+        network: nn.Module,
+        views: Any,
+        batch: dict[str, Any],
+        generator: torch.Generator,
+        autocast: Callable[[], AbstractContextManager],
+    ) -> StepOutput:
+        z, p = network(views)
+        out = self.loss(p, self.targets(z, views, autocast), generator if self.gsg else None)
+        return StepOutput(out.loss, z[0].detach(), out.pairing_counts)
 
 
-class ContrastiveObjective:
-    """The explicit-negatives reference (SimCLR / InfoNCE) on the projections of two views."""
+@register_objective("simsiam")
+class SimSiam(SiameseObjective):
+    """SimSiam: ``-1/2 [cos(p1, sg z2) + cos(p2, sg z1)]``."""
+
+
+@register_objective("gsg")
+class SimSiamGSG(SimSiam):
+    """SimSiam with Guided Stop-Gradient: the closest cross-sample pair of views predicts its own siblings."""
+
+    gsg = True
+
+
+@register_objective("byol")
+class BYOL(SiameseObjective):
+    """BYOL: targets from an exponential moving average of the online encoder + projector."""
+
+    def attach(self, network: nn.Module, device: torch.device) -> list[nn.Module]:
+        self.target = TargetNetwork(network).to(device)
+        return [self.target]
+
+    def targets(self, z: list[torch.Tensor], views: list[Any], autocast: Callable[[], AbstractContextManager]) -> Any:
+        with torch.no_grad(), autocast():
+            return self.target(views)
+
+    def momentum(self, step: int, total_steps: int) -> float:
+        o = self.cfg.objective
+        return ema_momentum(o.momentum, step, total_steps, o.momentum_schedule)
+
+    def after_step(self, network: nn.Module, step: int, total_steps: int) -> None:
+        self.target.update(network, self.momentum(step, total_steps))
+
+    def step_metrics(self, step: int, total_steps: int) -> dict[str, float]:
+        return {"momentum": self.momentum(step - 1, total_steps)}
+
+
+@register_objective("byol-gsg")
+class BYOLGSG(BYOL):
+    """BYOL with Guided Stop-Gradient: pairs are selected on the EMA target's projections."""
+
+    gsg = True
+
+
+# ---------------------------------------------------------------------------- references
+
+
+@register_objective("simclr")
+class SimCLR(Objective):
+    """The explicit-negatives reference: InfoNCE on the projections of two views, no predictor."""
 
     n_views = 2
 
-    def __init__(self, temperature: float) -> None:
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        self.temperature = temperature
+    def __init__(self, cfg: RunConfig, data: DataSplits) -> None:
+        super().__init__(cfg, data)
+        self.loss = ContrastiveLoss(cfg.objective.temperature)
 
-    def __call__(self, z: list[torch.Tensor]) -> ObjectiveOutput:
-        per_sample = info_nce_per_sample(z[0], z[1], self.temperature)
-        return ObjectiveOutput(per_sample.mean(), per_sample)
+    @property
+    def watched_dim(self) -> int:
+        return self.cfg.model.projector_dim
+
+    def build(self, encoder: nn.Module) -> nn.Module:
+        return SiameseNetwork(encoder, replace(self.cfg.model, predictor=False))
+
+    def compute(
+        self,
+        network: nn.Module,
+        views: Any,
+        batch: dict[str, Any],
+        generator: torch.Generator,
+        autocast: Callable[[], AbstractContextManager],
+    ) -> StepOutput:
+        z, _ = network(views)
+        return StepOutput(self.loss(z).loss, z[0].detach())
 
 
-class SupervisedObjective:
-    """The ceiling: cross-entropy of a linear classifier on each augmented view, labels from the data."""
+@register_objective("supervised")
+class Supervised(Objective):
+    """The ceiling: the same encoder and views, trained with the labels (cross-entropy of a linear head)."""
 
     n_views = 2
+    needs_labels = True
 
-    def __call__(self, logits: list[torch.Tensor], labels: torch.Tensor) -> ObjectiveOutput:
-        per_sample = torch.stack([F.cross_entropy(x.float(), labels, reduction="none") for x in logits]).mean(0)
-        return ObjectiveOutput(per_sample.mean(), per_sample)
+    def __init__(self, cfg: RunConfig, data: DataSplits) -> None:
+        super().__init__(cfg, data)
+        if data.train is None:
+            raise UserError("objective.method=supervised needs a labelled train split; this data set has no labels")
+        self.num_classes = len(data.label_names) if data.label_names else int(max(data.train["label"])) + 1
+        self.loss = SupervisedLoss()
+        self._width = 0
+
+    @property
+    def watched_dim(self) -> int:
+        return self._width
+
+    def build(self, encoder: nn.Module) -> nn.Module:
+        self._width = encoder.out_dim
+        return SupervisedNetwork(encoder, self.num_classes)
+
+    def compute(
+        self,
+        network: nn.Module,
+        views: Any,
+        batch: dict[str, Any],
+        generator: torch.Generator,
+        autocast: Callable[[], AbstractContextManager],
+    ) -> StepOutput:
+        h, logits = network(views)  # the monitor watches the encoder features
+        return StepOutput(self.loss(logits, batch["label"]).loss, h[0].detach())

@@ -8,7 +8,7 @@ from pathlib import Path
 from .metrics import MetricsLog
 
 
-def write_report(run_dir: Path) -> None:
+def write_run_report(run_dir: Path) -> None:
     """A short human-readable summary of the run; ``gsg evaluate`` appends its table."""
     import yaml
 
@@ -17,13 +17,13 @@ def write_report(run_dir: Path) -> None:
     steps = [r for r in rows if "loss" in r]
     knn = [r for r in rows if "knn_acc" in r]
     obj = cfg["objective"]
-    name = f"{obj['method']}{'+gsg' + str(obj['gsg_views']) if obj['gsg'] else ''}"
+    options = ", ".join(f"{k} {v}" for k, v in obj.items() if k != "method")
     lines = [
         f"# Run report: {run_dir.name}",
         "",
         f"- domain: {cfg['domain']}, data: {cfg['data']}",
         f"- encoder: {cfg['encoder']}",
-        f"- objective: {name} (predictor: {cfg['model']['predictor']}, pairing: {obj['pairing']})",
+        f"- objective: {obj['method']} (predictor: {cfg['model']['predictor']}; {options})",
         f"- seed: {cfg['seed']}, epochs: {cfg['train']['epochs']}, batch size: {cfg['train']['batch_size']}",
     ]
     if steps:

@@ -13,12 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
+from .variants import RANDOM, VARIANTS
 
-# Encoder forward passes per sample per step: what "equal compute" equalises.
-VIEWS = {"simsiam": 2, "gsg": 4, "gsg2": 2, "byol": 2, "byol-gsg": 4, "simclr": 2, "supervised": 2}
-OBJECTIVES = (*VIEWS, "random")
-# The paired comparisons the report tests: (GSG variant, its base method).
-PAIRS = (("gsg", "simsiam"), ("gsg2", "simsiam"), ("byol-gsg", "byol"))
+OBJECTIVES = (*VARIANTS, RANDOM)  # what a suite may name: the variants and the untrained floor
 
 
 @dataclass
@@ -168,7 +165,7 @@ def suite_file(name: str, suite_path: Path) -> Path:
 
 def equal_compute_epochs(objective: str, epochs: int) -> int:
     """Epochs that give ``objective`` the encoder forward passes of a 2-view method at ``epochs``."""
-    return max(1, epochs * 2 // VIEWS[objective]) if objective in VIEWS else epochs
+    return max(1, epochs * 2 // VARIANTS[objective].passes) if objective in VARIANTS else epochs
 
 
 def expand(suite: Suite, base_batch: dict[str, int] | None = None) -> dict[Cell, set[str]]:
@@ -204,11 +201,11 @@ def expand(suite: Suite, base_batch: dict[str, int] | None = None) -> dict[Cell,
     return cells
 
 
-def cell_overrides(cell: Cell, base_batch: int, base_lr: float, variants: dict[str, list[str]]) -> list[str]:
+def cell_overrides(cell: Cell, base_batch: int, base_lr: float) -> list[str]:
     """Config overrides that make a data set's config into this cell's run."""
     out = [f"seed={cell.seed}", f"train.epochs={cell.epochs}"]
-    if cell.objective != "random":
-        out += variants[cell.objective]
+    if cell.objective != RANDOM:
+        out += VARIANTS[cell.objective].overrides
     if cell.batch_size is not None and cell.batch_size != base_batch:
         # The linear scaling rule (lr proportional to batch size) of SimSiam and GSG.
         out += [f"train.batch_size={cell.batch_size}", f"optim.lr={base_lr * cell.batch_size / base_batch:.6g}"]

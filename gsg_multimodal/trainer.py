@@ -12,100 +12,20 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import checkpoints
-from .config import RunConfig, to_dict
-from .domain import DataSplits, Domain
+from .config import RunConfig, config_differences, flatten, to_dict
 from .errors import UserError
 from .metrics import MetricsLog
-from .model import (
-    SiameseNetwork,
-    SupervisedNetwork,
-    TargetNetwork,
-    build_optimizer,
-    ema_momentum,
-    lr_multiplier,
-    parameter_groups,
-)
+from .model import build_optimizer, lr_multiplier
 from .monitors import StepMonitor
-from .objectives import ContrastiveObjective, SiameseObjective, SupervisedObjective
-from .report import write_report
-
-# Keys that may differ between a run and its resume without changing what is computed.
-RESUME_SAFE_KEYS = (
-    "train.max_steps",
-    "train.progress_bar",
-    "train.log_every",
-    "train.num_workers",
-    "train.trackers",
-    "train.keep_checkpoints",
-    "monitor.",
-    "eval.",
-)
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def build_domain(cfg: RunConfig) -> Domain:
-    from .registry import get_domain
-
-    return get_domain(cfg.domain)(cfg.data, cfg.views, cfg.encoder)
-
-
-def make_accelerator(cfg: RunConfig, run_dir: Path, with_trackers: bool) -> Any:
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
-
-    precision = cfg.train.mixed_precision
-    if precision == "fp16" and not torch.cuda.is_available():
-        precision = "no"  # fp16 autocast needs a GPU; on CPU run in full precision
-    trackers = []
-    if with_trackers:
-        for name in cfg.train.trackers:
-            if name == "auto":
-                from accelerate.utils import is_tensorboard_available
-
-                trackers += ["tensorboard"] if is_tensorboard_available() else []
-            elif name != "none":
-                trackers.append(name)
-    accelerator = Accelerator(
-        cpu=cfg.train.cpu,
-        mixed_precision=precision,
-        gradient_accumulation_steps=cfg.train.grad_accum,
-        log_with=trackers or None,
-        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard")),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
-    )
-    check_really_distributed(accelerator)
-    return accelerator
-
-
-def check_really_distributed(accelerator: Any) -> None:
-    """Refuse processes that were launched together but cannot talk to each other.
-
-    ``accelerate launch --multi_gpu`` on a machine without GPUs starts N processes that each
-    believe they are alone: N independent trainings writing to one place.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and accelerator.num_processes != world:
-        raise UserError(
-            f"{world} processes were launched but they are not connected ({accelerator.distributed_type} in each); "
-            "without GPUs use 'torchrun --nproc_per_node N -m gsg_multimodal pretrain ...' for a real multi-CPU run"
-        )
+from .objectives import build_objective
+from .report import write_run_report
+from .runtime import load_bound, make_accelerator
 
 
 def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
@@ -121,13 +41,9 @@ def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
             f"not {cfg.domain!r} (a different config); resume with the run's own config.yaml"
         )
     # Through the dataclasses, so keys added to the config since the run was made take their defaults.
-    saved = flatten(to_dict(build_config(saved_raw)))
-    now = flatten(to_dict(cfg))
-    differ = [
-        k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and not k.startswith(RESUME_SAFE_KEYS)
-    ]
+    differ = config_differences(build_config(saved_raw), cfg)
     if differ:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in differ[:4])
+        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(differ.items())[:4])
         raise UserError(
             f"cannot resume '{run_dir}' with a different config ({shown}); "
             "use the run's own config.yaml or start a new output_dir"
@@ -135,33 +51,20 @@ def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
 
 
 class Trainer:
-    """Pretrains ``SiameseNetwork(domain encoder)`` with the configured objective."""
+    """Pretrains the domain's encoder with the configured objective (``objectives.py``), one path for all."""
 
     def __init__(self, cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> None:
         self.cfg = cfg
-        self.method = cfg.objective.method
         self.run_dir = Path(cfg.output_dir)
         self.resume_from = self._prepare_run_dir(resume, overwrite)
         self.accelerator = make_accelerator(cfg, self.run_dir, with_trackers=True)
         from accelerate.utils import set_seed
 
         set_seed(cfg.seed, deterministic=cfg.train.deterministic)
-        self.domain = build_domain(cfg)
-        with self.accelerator.main_process_first():
-            self.data: DataSplits = self.domain.load_data()
+        self.domain, self.data = load_bound(cfg, self.accelerator)
+        self.objective = build_objective(cfg, self.data)
         self._check_data()
         self.step_callbacks: list[Callable[[Trainer], None]] = []  # called after each optimizer step
-        self.objective: Any
-        if self.method == "simclr":
-            self.objective = ContrastiveObjective(cfg.objective.temperature)
-        elif self.method == "supervised":
-            self.objective = SupervisedObjective()
-        else:
-            self.objective = SiameseObjective(
-                gsg=cfg.objective.gsg,
-                gsg_views=cfg.objective.gsg_views,
-                derangement=cfg.objective.pairing == "derangement",
-            )
 
     # ------------------------------------------------------------------ setup
 
@@ -185,11 +88,9 @@ class Trainer:
     @property
     def train_rows(self) -> Any:
         """What the loader iterates: the pretraining split, or the labelled train split for the supervised ceiling."""
-        return self.data.train if self.method == "supervised" else self.data.pretrain
+        return self.data.train if self.objective.needs_labels else self.data.pretrain
 
     def _check_data(self) -> None:
-        if self.method == "supervised" and self.data.train is None:
-            raise UserError("objective.method=supervised needs a labelled train split; this data set has no labels")
         n = len(self.train_rows)
         if n == 0:
             raise UserError("the pretraining data set is empty; check data.* in the config")
@@ -206,15 +107,7 @@ class Trainer:
         from torch.utils.data import DataLoader
 
         cfg, acc = self.cfg, self.accelerator
-        encoder = self.domain.build_encoder(self.data.info)
-        model: torch.nn.Module
-        if self.method == "supervised":
-            model = SupervisedNetwork(encoder, self._num_classes())
-        else:
-            # SimCLR has no predictor: it contrasts the projections themselves.
-            model = SiameseNetwork(
-                encoder, replace(cfg.model, predictor=cfg.model.predictor and self.method != "simclr")
-            )
+        model = self.objective.build(self.domain.encoder())
         # Train mode for every submodule: transformers' from_pretrained hands back its model in eval
         # mode, which would silently switch off the dropout that text views rely on (and the target
         # copied below inherits the mode).
@@ -222,8 +115,8 @@ class Trainer:
         # SyncBatchNorm exists for GPUs only; on several CPU processes each keeps its own statistics.
         if cfg.train.sync_batchnorm and acc.num_processes > 1 and acc.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        self.target = TargetNetwork(model).to(acc.device) if cfg.objective.method == "byol" else None
-        groups = parameter_groups(model, cfg.model.fixed_predictor_lr)
+        extra_state = self.objective.attach(model, acc.device)  # e.g. BYOL's EMA target
+        groups = self.objective.parameter_groups(model)
         if cfg.train.compile:
             # Compiles in place: parameters and state-dict keys stay those of the plain model,
             # so checkpoints and exports are the same with or without compilation.
@@ -254,8 +147,8 @@ class Trainer:
             self.optimizer.optimizer, [factor(g) for g in self.optimizer.optimizer.param_groups]
         )
         acc.register_for_checkpointing(self.scheduler)
-        if self.target is not None:
-            acc.register_for_checkpointing(self.target)
+        for module in extra_state:
+            acc.register_for_checkpointing(module)
         # Separate generators per purpose and per process: augmentations differ across ranks,
         # and both streams are saved with each checkpoint, so a resumed run draws the same numbers.
         rank_seed = cfg.seed * 1_000_003 + 7919 * acc.process_index
@@ -333,9 +226,7 @@ class Trainer:
                     k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(to_dict(cfg)).items()
                 },
             )
-        # The monitored z: projections, or the encoder features for the supervised ceiling.
-        z_dim = self.accelerator.unwrap_model(self.model).encoder.out_dim if self.method == "supervised" else None
-        z_ref = 1.0 / math.sqrt(z_dim or cfg.model.projector_dim)
+        z_ref = 1.0 / math.sqrt(self.objective.watched_dim)
         monitor = StepMonitor(acc.device, collapse_below=cfg.monitor.collapse_fraction * z_ref)
         self.collapse_reported = False
         max_steps = min(cfg.train.max_steps or self.total_steps, self.total_steps)
@@ -373,7 +264,7 @@ class Trainer:
                         epoch=self.epoch,
                         z_std_ref=z_ref,
                         lr=self.scheduler.get_last_lr()[0],
-                        momentum=self._momentum(self.step - 1),
+                        **self.objective.step_metrics(self.step, self.total_steps),
                         samples_per_s=(self.step - last_step) * samples_per_step / max(now - last_time, 1e-9),
                         time_s=now - started,
                     )
@@ -431,31 +322,11 @@ class Trainer:
             warnings.warn(message + " (set monitor.collapse_action=stop to stop such runs)", stacklevel=2)
             self.collapse_reported = True
 
-    def _num_classes(self) -> int:
-        if self.data.label_names:
-            return len(self.data.label_names)
-        return int(max(self.data.train["label"])) + 1
-
-    def _momentum(self, step: int) -> float:
-        o = self.cfg.objective
-        return ema_momentum(o.momentum, step, self.total_steps, o.momentum_schedule) if self.target else 0.0
-
     def _train_step(self, batch: dict[str, Any], monitor: StepMonitor) -> None:
         acc, cfg = self.accelerator, self.cfg
         with acc.accumulate(self.model):
-            views = self.domain.make_views(batch, self.objective.n_views, self.aug_rng)
-            z, p = self.model(views)  # supervised: encoder features and class logits
-            if self.method == "supervised":
-                out = self.objective(p, batch["label"])
-            elif self.method == "simclr":
-                out = self.objective(z)
-            else:
-                if self.target is not None:
-                    with torch.no_grad(), acc.autocast():
-                        t = self.target(views)
-                else:
-                    t = z
-                out = self.objective(p, t, self.pair_rng)
+            views = self.objective.views(self.domain, batch, self.aug_rng)
+            out = self.objective.compute(self.model, views, batch, self.pair_rng, acc.autocast)
             acc.backward(out.loss)
             if acc.sync_gradients and cfg.optim.grad_clip:
                 acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
@@ -463,9 +334,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
         if acc.sync_gradients:
             self.scheduler.step()
-            if self.target is not None:
-                self.target.update(acc.unwrap_model(self.model), self._momentum(self.step))
-        monitor.add(out.loss.detach(), z[0].detach(), out.pairing_counts, self.step + 1)
+            self.objective.after_step(acc.unwrap_model(self.model), self.step, self.total_steps)
+        monitor.add(out.loss.detach(), out.watched, out.pairing_counts, self.step + 1)
 
     def _log(self, row: dict[str, Any], log: MetricsLog | None) -> None:
         row = {k: v for k, v in row.items() if v is not None}
@@ -478,17 +348,13 @@ class Trainer:
 
         A monitor only: it never selects a checkpoint (the run always exports its last state).
         """
-        from .features import eval_loader, extract_features
+        from .features import encode_split
         from .probes import knn_predict
 
         acc, cfg = self.accelerator, self.cfg
         encoder = acc.unwrap_model(self.model).encoder
-        bank_x, bank_y = extract_features(
-            encoder, eval_loader(self.data.train, self.domain, cfg.eval.batch_size, acc), self.domain, acc
-        )
-        test_x, test_y = extract_features(
-            encoder, eval_loader(self.data.test, self.domain, cfg.eval.batch_size, acc), self.domain, acc
-        )
+        bank_x, bank_y = encode_split(encoder, self.data.train, self.domain, acc, cfg.eval.batch_size)
+        test_x, test_y = encode_split(encoder, self.data.test, self.domain, acc, cfg.eval.batch_size)
         classes = int(max(bank_y.max(), test_y.max())) + 1
         pred = knn_predict(bank_x, bank_y, test_x, cfg.monitor.knn_k, cfg.monitor.knn_temperature, classes)
         return float((pred == test_y).float().mean())
@@ -510,6 +376,6 @@ class Trainer:
                 "steps": self.step,
             }
             save_encoder(acc.unwrap_model(self.model).encoder, path, meta, extras=self.domain.export_extras)
-            write_report(self.run_dir)
+            write_run_report(self.run_dir)
         acc.wait_for_everyone()
         return path

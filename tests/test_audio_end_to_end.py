@@ -105,7 +105,7 @@ def test_spoken_words_script_then_waveform_encoder_run(tmp_path: Path) -> None:
         "encoder.depth=2",
         "encoder.out_dim=16",
         "encoder.dropout=0.0",
-        "objective.gsg=false",
+        "objective.method=simsiam",
         "train.batch_size=4",
         "train.epochs=1",
         "train.progress_bar=false",

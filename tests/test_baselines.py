@@ -12,7 +12,7 @@ import torch
 from gsg_multimodal.cli import main
 from gsg_multimodal.config import load_config
 from gsg_multimodal.errors import UserError
-from gsg_multimodal.objectives import ContrastiveObjective, SupervisedObjective, info_nce_per_sample
+from gsg_multimodal.losses import ContrastiveLoss, SupervisedLoss, info_nce_per_sample
 
 from .conftest import ROOT, TINY
 
@@ -35,7 +35,7 @@ def test_info_nce_matches_a_hand_computed_case() -> None:
     l_b1 = -math.log(math.exp(0) / (math.exp(2) + math.exp(0) + math.exp(2)))
     expected = torch.tensor([(l_a0 + l_b0) / 2, (l_a1 + l_b1) / 2])
     assert torch.allclose(info_nce_per_sample(z1, z2, tau), expected, atol=1e-6)
-    out = ContrastiveObjective(tau)([z1, z2])
+    out = ContrastiveLoss(tau)([z1, z2])
     assert out.loss.item() == pytest.approx(expected.mean().item(), abs=1e-6)
 
 
@@ -65,21 +65,25 @@ def test_supervised_objective_is_cross_entropy_averaged_over_views() -> None:
         (ce([2.0, 0.0], 0) + ce([0.0, 0.0], 0)) / 2,
         (ce([0.0, 0.0], 1) + ce([0.0, 3.0], 1)) / 2,
     ]
-    out = SupervisedObjective()(logits, labels)
+    out = SupervisedLoss()(logits, labels)
     assert out.per_sample.tolist() == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("method", ["simclr", "supervised"])
-def test_gsg_on_a_method_it_does_not_apply_to_is_refused(method: str) -> None:
-    with pytest.raises(UserError, match="objective.gsg=false"):
-        load_config(CONFIG, [f"objective.method={method}", "objective.gsg=true"])
+def test_the_removed_gsg_switch_names_its_replacement() -> None:
+    with pytest.raises(UserError, match="objective.method=gsg"):
+        load_config(CONFIG, ["objective.gsg=true"])
+
+
+def test_an_unknown_objective_lists_the_registered_ones() -> None:
+    with pytest.raises(UserError, match="simsiam, gsg, byol, byol-gsg, simclr, supervised"):
+        load_config(CONFIG, ["objective.method=simsiam-gsg"])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["simclr", "supervised"])
 def test_reference_methods_pretrain_and_evaluate(tmp_path: Path, method: str) -> None:
     run = tmp_path / method
-    args = [*TINY, f"objective.method={method}", "objective.gsg=false", f"output_dir={run}", "monitor.knn_every=0"]
+    args = [*TINY, f"objective.method={method}", f"output_dir={run}", "monitor.knn_every=0"]
     assert main(["pretrain", CONFIG, *args]) == 0
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
@@ -99,7 +103,7 @@ def test_reference_methods_pretrain_and_evaluate(tmp_path: Path, method: str) ->
 def test_supervised_ceiling_learns_the_labels(tmp_path: Path) -> None:
     """On BasicMotions (4 easy classes) a few supervised epochs must beat chance clearly."""
     run = tmp_path / "sup"
-    args = [*TINY, "objective.method=supervised", "objective.gsg=false", f"output_dir={run}"]
+    args = [*TINY, "objective.method=supervised", f"output_dir={run}"]
     args += ["train.epochs=15", "optim.name=adamw", "optim.lr=0.003", "monitor.knn_every=0"]
     assert main(["pretrain", CONFIG, *args]) == 0
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if "loss" in x]

@@ -13,9 +13,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gsg_multimodal.objectives import (
+from gsg_multimodal.losses import (
     PAIRINGS,
-    SiameseObjective,
+    SiameseLoss,
     draw_pairing,
     gsg_loss_per_sample,
     select_pairing,
@@ -92,7 +92,7 @@ def test_loss_lies_in_minus_one_to_one(
     gsg: bool, views: int, data: st.DataObject, derangement: bool, seed: int
 ) -> None:
     p, t = data.draw(float_batches(views))
-    out = SiameseObjective(gsg=gsg, gsg_views=views, derangement=derangement)(p, t, torch.Generator().manual_seed(seed))
+    out = SiameseLoss(gsg=gsg, gsg_views=views, derangement=derangement)(p, t, torch.Generator().manual_seed(seed))
     assert out.per_sample.shape == (p[0].shape[0],)
     assert torch.isfinite(out.per_sample).all()
     assert (out.per_sample.abs() <= 1 + ULP_SLACK).all(), out.per_sample
@@ -115,7 +115,7 @@ def test_selection_is_the_argmin_of_raw_distances(
 ) -> None:
     p = randn_views(seed, views, n, d)
     t = randn_views(seed + 1, views, n, d, scale=10.0**log_scale)
-    obj = SiameseObjective(gsg=True, gsg_views=views, derangement=derangement)
+    obj = SiameseLoss(gsg=True, gsg_views=views, derangement=derangement)
     out = obj(p, t, torch.Generator().manual_seed(seed))
     r = out.partner
     assert r is not None and out.pairing_counts is not None
@@ -140,7 +140,7 @@ def test_gsg_losses_permute_with_the_batch(n: int, d: int, views: int, derangeme
     p = randn_views(seed, views, n, d)
     t = randn_views(seed + 1, views, n, d)
     g = torch.Generator().manual_seed(seed)
-    out = SiameseObjective(gsg=True, gsg_views=views, derangement=derangement)(p, t, g)
+    out = SiameseLoss(gsg=True, gsg_views=views, derangement=derangement)(p, t, g)
     r = out.partner
     assert r is not None and out.pairing_counts is not None
     # gsg_path is the objective's own computation for this pairing.
@@ -163,8 +163,8 @@ def test_simsiam_losses_permute_with_the_batch(n: int, d: int, seed: int) -> Non
     p = randn_views(seed, 2, n, d)
     t = randn_views(seed + 1, 2, n, d)
     s = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    out = SiameseObjective(gsg=False)(p, t)
-    out_new = SiameseObjective(gsg=False)([x[s] for x in p], [x[s] for x in t])
+    out = SiameseLoss(gsg=False)(p, t)
+    out_new = SiameseLoss(gsg=False)([x[s] for x in p], [x[s] for x in t])
     assert torch.allclose(out_new.per_sample, out.per_sample[s], rtol=0, atol=1e-6)
     assert torch.allclose(out_new.loss, out.loss, atol=1e-6)
     assert torch.allclose(symmetric_loss(p[0], p[1], t[0], t[1]), out.per_sample)
@@ -181,8 +181,8 @@ def test_simsiam_losses_permute_with_the_batch(n: int, d: int, seed: int) -> Non
 def test_four_views_with_repeated_views_is_two_view_gsg(n: int, d: int, derangement: bool, seed: int) -> None:
     p = randn_views(seed, 2, n, d)
     t = randn_views(seed + 1, 2, n, d)
-    two = SiameseObjective(gsg=True, gsg_views=2, derangement=derangement)(p, t, torch.Generator().manual_seed(seed))
-    four = SiameseObjective(gsg=True, gsg_views=4, derangement=derangement)(
+    two = SiameseLoss(gsg=True, gsg_views=2, derangement=derangement)(p, t, torch.Generator().manual_seed(seed))
+    four = SiameseLoss(gsg=True, gsg_views=4, derangement=derangement)(
         p + p, t + t, torch.Generator().manual_seed(seed)
     )
     assert two.partner is not None and four.partner is not None
@@ -237,7 +237,7 @@ def test_loss_is_invariant_to_positive_rescaling(
     t = randn_views(seed + 1, views, n, d)
     g = torch.Generator().manual_seed(seed + 2)
     a = [torch.exp(2 * torch.randn(n, 1, generator=g)) for _ in range(views)]  # factors ~ e^-6 .. e^6
-    obj = SiameseObjective(gsg=gsg, gsg_views=views, derangement=derangement)
+    obj = SiameseLoss(gsg=gsg, gsg_views=views, derangement=derangement)
     out = obj(p, t, torch.Generator().manual_seed(seed))
     p_scaled = [ai * x for ai, x in zip(a, p, strict=True)]
     out_scaled = obj(p_scaled, [c * x for x in t], torch.Generator().manual_seed(seed))

@@ -9,9 +9,9 @@ import torch
 
 from gsg_multimodal.config import ModelConfig, OptimConfig
 from gsg_multimodal.model import SiameseNetwork, build_optimizer
-from gsg_multimodal.objectives import (
+from gsg_multimodal.losses import (
     PAIRINGS,
-    SiameseObjective,
+    SiameseLoss,
     draw_pairing,
     gsg_loss_per_sample,
     select_pairing,
@@ -95,7 +95,7 @@ def test_objective_matches_the_reference(views: int, derangement: bool) -> None:
     n, d = 16, 8
     p = [torch.randn(n, d) for _ in range(views)]
     z = [torch.randn(n, d) for _ in range(views)]
-    obj = SiameseObjective(gsg=True, gsg_views=views, derangement=derangement)
+    obj = SiameseLoss(gsg=True, gsg_views=views, derangement=derangement)
     out = obj(p, z, torch.Generator().manual_seed(1))
     assert torch.allclose(out.per_sample, reference_gsg(p, z, out.partner, views), atol=1e-6)
     assert out.pairing_counts.sum().item() == n
@@ -106,7 +106,7 @@ def test_byol_gsg_selects_with_the_target_projections() -> None:
     p = [t((0, 0)), t((10, 0)), t((1, 0)), t((20, 0))]
     tgt = [t((0, 0)), t((10, 0)), t((-20, 0)), t((12, 0))]
     p, tgt = [x.repeat(2, 1) for x in p], [x.repeat(2, 1) for x in tgt]
-    out = SiameseObjective(gsg=True, gsg_views=4)(p, tgt, torch.Generator().manual_seed(0))
+    out = SiameseLoss(gsg=True, gsg_views=4)(p, tgt, torch.Generator().manual_seed(0))
     assert out.pairing_counts.tolist() == [0, 0, 0, 2]
 
 
@@ -116,7 +116,7 @@ def test_gradients_reach_exactly_the_source_views(views: int) -> None:
     n, d = 12, 5
     p = [torch.randn(n, d, requires_grad=True) for _ in range(views)]
     z = [torch.randn(n, d, requires_grad=True) for _ in range(views)]
-    out = SiameseObjective(gsg=True, gsg_views=views)(p, z, torch.Generator().manual_seed(3))
+    out = SiameseLoss(gsg=True, gsg_views=views)(p, z, torch.Generator().manual_seed(3))
     out.loss.backward()
     for zi in z:
         assert zi.grad is None  # stop-gradient targets never receive gradient
@@ -135,7 +135,7 @@ def test_gradients_reach_exactly_the_source_views(views: int) -> None:
 def test_simsiam_gradients_only_through_predictions() -> None:
     p = [torch.randn(4, 3, requires_grad=True) for _ in range(2)]
     z = [torch.randn(4, 3, requires_grad=True) for _ in range(2)]
-    SiameseObjective(gsg=False)(p, z).loss.backward()
+    SiameseLoss(gsg=False)(p, z).loss.backward()
     assert z[0].grad is None and z[1].grad is None
     assert all(pi.grad.abs().sum() > 0 for pi in p)
 
@@ -178,7 +178,7 @@ def test_encoder_forward_passes_per_step(gsg: bool, views: int, forwards: int) -
     """2-view GSG costs what SimSiam costs; published GSG encodes 4N views."""
     enc = CountingEncoder()
     model = SiameseNetwork(enc, ModelConfig(projector_hidden=8, projector_dim=8, predictor_hidden=4))
-    obj = SiameseObjective(gsg=gsg, gsg_views=views)
+    obj = SiameseLoss(gsg=gsg, gsg_views=views)
     n = 10
     z, p = model([torch.randn(n, 3) for _ in range(obj.n_views)])
     obj(p, z, torch.Generator().manual_seed(0)).loss.backward()

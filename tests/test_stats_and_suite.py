@@ -71,10 +71,10 @@ def test_equal_compute_gives_four_view_objectives_half_the_epochs() -> None:
 
 
 def test_cell_overrides_scale_the_learning_rate_with_the_batch() -> None:
-    variants = {"gsg": ["objective.gsg=true"]}
-    out = cell_overrides(Cell("d", "gsg", 2, 6, batch_size=8), base_batch=32, base_lr=0.05, variants=variants)
-    assert out == ["seed=2", "train.epochs=6", "objective.gsg=true", "train.batch_size=8", "optim.lr=0.0125"]
-    no_pred = cell_overrides(Cell("d", "random", 0, 6, predictor=False), 32, 0.05, variants)
+    out = cell_overrides(Cell("d", "gsg", 2, 6, batch_size=8), base_batch=32, base_lr=0.05)
+    gsg = ["objective.method=gsg", "objective.gsg_views=4"]
+    assert out == ["seed=2", "train.epochs=6", *gsg, "train.batch_size=8", "optim.lr=0.0125"]
+    no_pred = cell_overrides(Cell("d", "random", 0, 6, predictor=False), 32, 0.05)
     assert no_pred == ["seed=0", "train.epochs=6", "model.predictor=false"]
 
 

@@ -78,7 +78,8 @@ def test_exported_encoder_reloads_with_transformers_and_sentence_transformers(tm
     cfg = TextEncoderConfig(**TINY_BERT, pooling="mean")
     domain = TextDomain(TextDataConfig(), TextViewsConfig(max_length=32), cfg)
     torch.manual_seed(0)
-    encoder = domain.build_encoder({}).eval()
+    domain.bind({})
+    encoder = domain.encoder().eval()
     domain.export_extras(encoder, tmp_path)
     hf = tmp_path / "hf"
     pooling = json.loads((hf / "1_Pooling" / "config.json").read_text())
@@ -109,7 +110,8 @@ def test_cls_pooling_export_is_read_as_cls_by_sentence_transformers(tmp_path: Pa
     st = pytest.importorskip("sentence_transformers")
     cfg = TextEncoderConfig(**TINY_BERT, pooling="cls")
     domain = TextDomain(TextDataConfig(), TextViewsConfig(max_length=32), cfg)
-    encoder = domain.build_encoder({}).eval()
+    domain.bind({})
+    encoder = domain.encoder().eval()
     domain.export_extras(encoder, tmp_path)
     batch = collate_text([{"text": t} for t in SENTENCES], domain.tokenizer, 32)
     with torch.no_grad():

@@ -41,7 +41,7 @@ class MLPEncoder(nn.Module):
         return self.net(x)
 
 
-class DigitsDomain(Domain):
+class DigitsDomain(Domain[DigitsData, DigitsViews, DigitsEncoder]):
     name = "digits"
     data_config = DigitsData
     views_config = DigitsViews
@@ -79,5 +79,17 @@ class DigitsDomain(Domain):
     def eval_input(self, batch: dict[str, torch.Tensor]) -> Any:
         return batch["x"]
 
-    def build_encoder(self, info: dict[str, Any]) -> nn.Module:
+    def build_encoder(self) -> nn.Module:
         return MLPEncoder(self.encoder_cfg.hidden)
+
+    def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Any) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(views) + 1, squeeze=False)
+        for ax, x in zip(axes[0], [batch["x"], *views], strict=True):
+            ax.imshow(x[:, :64].reshape(-1, 8, 8)[0].cpu().numpy(), cmap="gray")
+        fig.savefig(path)
+        plt.close(fig)

@@ -13,29 +13,24 @@ from .data import BUILTIN_DATASETS, AudioDataConfig, load_audio
 from .encoders import AudioEncoderConfig, build_encoder
 
 
-class AudioDomain(Domain):
+class AudioDomain(Domain[AudioDataConfig, AudioViewsConfig, AudioEncoderConfig]):
     """Mono clips at one sample rate; views are normalised log-mels ``[N, 1, n_mels, frames]`` or waveforms."""
 
     name = "audio"
     data_config = AudioDataConfig
     views_config = AudioViewsConfig
     encoder_config = AudioEncoderConfig
+    builtin = BUILTIN_DATASETS
 
-    def __init__(self, data: Any, views: Any, encoder: Any) -> None:
+    def __init__(self, data: AudioDataConfig, views: AudioViewsConfig, encoder: AudioEncoderConfig) -> None:
         super().__init__(data, views, encoder)
         check_crop(self.views_cfg, self.data_cfg)
         self._views: Views | None = None
 
-    @classmethod
-    def builtin_datasets(cls) -> dict[str, str]:
-        return dict(BUILTIN_DATASETS)
-
     def load_data(self) -> DataSplits:
-        splits = load_audio(self.data_cfg)
-        self._set_info(splits.info)
-        return splits
+        return load_audio(self.data_cfg)
 
-    def _set_info(self, info: dict[str, Any]) -> None:
+    def on_bind(self, info: dict[str, Any]) -> None:
         if int(info["sample_rate"]) != self.data_cfg.sample_rate or int(info["n_mels"]) != self.data_cfg.n_mels:
             raise UserError(
                 f"the encoder was made for {info['sample_rate']} Hz, {info['n_mels']} mel bands, but data has "
@@ -46,7 +41,7 @@ class AudioDomain(Domain):
     @property
     def views(self) -> Views:
         if self._views is None:
-            raise RuntimeError("load_data() or build_encoder(info) must run before views are made")
+            raise RuntimeError("domain 'audio' is not bound: call bind(info) (after load_data) first")
         return self._views
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,16 +53,14 @@ class AudioDomain(Domain):
     def eval_input(self, batch: dict[str, Any]) -> Any:
         return self.views.eval_input(batch)
 
-    def build_encoder(self, info: dict[str, Any]) -> Any:
-        if self._views is None:  # rebuilt from an export: the front end's statistics come from its info
-            self._set_info(info)
-        return build_encoder(self.encoder_cfg, info)
+    def build_encoder(self) -> Any:
+        return build_encoder(self.encoder_cfg, self.info)
 
-    def encoder_input(self, info: dict[str, Any]) -> str | None:
+    def encoder_input(self) -> str | None:
         if self.encoder_cfg.waveform:
             # The waveform encoders are the time-series domain's 1-D networks: they read any mono series.
             return "series[channels=1]"
-        return f"log-mel[n_mels={int(info['n_mels'])}, sample_rate={int(info['sample_rate'])}]"
+        return f"log-mel[n_mels={int(self.info['n_mels'])}, sample_rate={int(self.info['sample_rate'])}]"
 
     def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
         from .floor import mfcc_floor
@@ -75,6 +68,6 @@ class AudioDomain(Domain):
         return mfcc_floor(data, self.data_cfg, eval_cfg, seed, crop_samples(self.views_cfg, self.data_cfg.sample_rate))
 
     def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
-        from .plots import save_views_grid
+        from .views_figure import save_views_grid
 
         save_views_grid(self.views.eval_input(batch), views, path, waveform=self.encoder_cfg.waveform)

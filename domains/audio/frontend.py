@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from .data import AudioDataConfig
+
+class MelSettings(Protocol):
+    """The settings the front end reads (``AudioDataConfig`` has them), so this module needs no data code."""
+
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    f_min: float
+    f_max: float | None
+    n_mels: int
 
 # BYOL-A's floor inside the log: float32 epsilon. Digital silence maps to log(eps) = -15.9,
 # a constant, so silent clips and zero padding stay finite.
@@ -18,7 +26,7 @@ LOG_EPS = torch.finfo(torch.float32).eps
 class LogMel(nn.Module):
     """torchaudio's ``MelSpectrogram`` (power 2, centred frames) followed by ``log(x + eps)``."""
 
-    def __init__(self, cfg: AudioDataConfig) -> None:
+    def __init__(self, cfg: MelSettings) -> None:
         super().__init__()
         import torchaudio
 

@@ -16,45 +16,31 @@ from .data import BUILTIN_DATASETS, ImageDataConfig, load_images
 from .encoders import ImageEncoderConfig, build_encoder
 
 
-class ImageDomain(Domain):
+class ImageDomain(Domain[ImageDataConfig, ImageViewsConfig, ImageEncoderConfig]):
     """Images ``[C, H, W]`` of one size, stored as uint8, augmented in float on the batch's device."""
 
     name = "images"
     data_config = ImageDataConfig
     views_config = ImageViewsConfig
     encoder_config = ImageEncoderConfig
+    builtin = BUILTIN_DATASETS
 
-    def __init__(self, data: Any, views: Any, encoder: Any) -> None:
+    def __init__(self, data: ImageDataConfig, views: ImageViewsConfig, encoder: ImageEncoderConfig) -> None:
         super().__init__(data, views, encoder)
-        self._info: dict[str, Any] | None = None
         self._params: ViewParams | None = None
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    @classmethod
-    def builtin_datasets(cls) -> dict[str, str]:
-        return dict(BUILTIN_DATASETS)
-
     def load_data(self) -> DataSplits:
-        splits = load_images(self.data_cfg)
-        self._set_info(splits.info)
-        return splits
+        return load_images(self.data_cfg)
 
-    def _set_info(self, info: dict[str, Any]) -> None:
-        self._info = dict(info)
-        self._stats.clear()
+    def on_bind(self, info: dict[str, Any]) -> None:
         self._params = resolve(self.views_cfg, info["channels"], min(info["height"], info["width"]))
-
-    @property
-    def info(self) -> dict[str, Any]:
-        if self._info is None:
-            raise RuntimeError("load_data() or build_encoder(info) must run before batches are made")
-        return self._info
 
     @property
     def params(self) -> ViewParams:
         """The resolved augmentation (preset + overrides) for this data's channel count and size."""
         if self._params is None:
-            raise RuntimeError("load_data() or build_encoder(info) must run before views are made")
+            raise RuntimeError("domain 'images' is not bound: call bind(info) (after load_data) first")
         return self._params
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -90,17 +76,15 @@ class ImageDomain(Domain):
         pixels = batch["pixels"]
         return normalize(to_float(pixels), *self._mean_std(pixels.device))
 
-    def encoder_input(self, info: dict[str, Any]) -> str | None:
+    def encoder_input(self) -> str | None:
         # Every backbone pools globally, so images of another size fit; the channel count must agree.
-        return f"image[channels={int(info['channels'])}]"
+        return f"image[channels={int(self.info['channels'])}]"
 
-    def build_encoder(self, info: dict[str, Any]) -> torch.nn.Module:
-        if self._info is None:
-            self._set_info(info)
-        return build_encoder(self.encoder_cfg, info)
+    def build_encoder(self) -> torch.nn.Module:
+        return build_encoder(self.encoder_cfg, self.info)
 
     def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
-        from .grid import save_grid
+        from .views_figure import save_grid
 
         mean, std = self._mean_std(torch.device("cpu"))
         undo = [(v.cpu() * std.reshape(1, -1, 1, 1) + mean.reshape(1, -1, 1, 1)) for v in views]

@@ -12,21 +12,18 @@ from .data import BUILTIN_DATASETS, TextDataConfig, load_text
 from .encoders import TextEncoderConfig, build_text_encoder, export_hf, load_tokenizer
 
 
-class TextDomain(Domain):
+class TextDomain(Domain[TextDataConfig, TextViewsConfig, TextEncoderConfig]):
     """Sentences -> token ids (collate) -> views on the device -> a transformers encoder with pooling."""
 
     name = "text"
     data_config = TextDataConfig
     views_config = TextViewsConfig
     encoder_config = TextEncoderConfig
+    builtin = BUILTIN_DATASETS
 
-    def __init__(self, data: Any, views: Any, encoder: Any) -> None:
+    def __init__(self, data: TextDataConfig, views: TextViewsConfig, encoder: TextEncoderConfig) -> None:
         super().__init__(data, views, encoder)
         self._tokenizer: Any = None
-
-    @classmethod
-    def builtin_datasets(cls) -> dict[str, str]:
-        return dict(BUILTIN_DATASETS)
 
     @property
     def tokenizer(self) -> Any:
@@ -52,10 +49,10 @@ class TextDomain(Domain):
     def eval_input(self, batch: dict[str, Any]) -> Any:
         return eval_view(batch)
 
-    def build_encoder(self, info: dict[str, Any]) -> Any:
+    def build_encoder(self) -> Any:
         return build_text_encoder(self.encoder_cfg, self.tokenizer)
 
-    def encoder_input(self, info: dict[str, Any]) -> str | None:
+    def encoder_input(self) -> str | None:
         # The encoder depends on no property of the data, only on the tokenizer that makes its ids.
         return f"tokens[{self.encoder_cfg.tokenizer_source}]"
 
@@ -73,6 +70,6 @@ class TextDomain(Domain):
         return tfidf_floor(data, eval_cfg, seed)
 
     def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
-        from .show import save_views_text
+        from .views_figure import save_views_text
 
         save_views_text(self.tokenizer, batch, views, path)

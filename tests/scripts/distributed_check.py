@@ -11,7 +11,7 @@ import sys
 import torch
 
 from gsg_multimodal.config import load_config
-from gsg_multimodal.features import eval_loader, extract_features
+from gsg_multimodal.features import encode_split
 from gsg_multimodal.trainer import Trainer
 
 
@@ -33,9 +33,7 @@ def main() -> None:
     # Features of the 40-row test split in batches of 16 over 2 ranks: the last batch is uneven and
     # padded with duplicates, which gather_for_metrics must drop.
     encoder = acc.unwrap_model(trainer.model).encoder
-    feats, labels = extract_features(
-        encoder, eval_loader(trainer.data.test, trainer.domain, 16, acc), trainer.domain, acc
-    )
+    feats, labels = encode_split(encoder, trainer.data.test, trainer.domain, acc, 16)
     if acc.is_main_process:
         full = trainer.domain.collate([trainer.data.test[i] for i in range(len(trainer.data.test))])
         with torch.no_grad():
