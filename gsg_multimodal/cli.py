@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import UserError
 
 # Named here without importing the table, so `gsg --help` stays instant; a test checks they agree.
-VARIANT_NAMES = "simsiam, gsg, gsg2, byol, byol-gsg, simclr, supervised"
+VARIANT_NAMES = "simsiam, gsg, gsg2, gsg-random, gsg-hard, byol, simsiam-nosg, byol-gsg, simclr, supervised"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -57,14 +57,15 @@ class OptimConfig:
     weight_decay: float = 1e-4
     momentum: float = 0.9  # SGD only
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW only
-    warmup_epochs: float = 0.0
+    warmup_fraction: float = 0.0  # linear warmup over this fraction of the run's optimiser steps
     schedule: Literal["cosine", "constant"] = "cosine"
     grad_clip: float | None = None
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 100
+    epochs: int = 100  # the budget in passes over the data, unless `steps` is set
+    steps: int | None = None  # the budget in optimiser steps (wins over epochs); schedules scale with it
     batch_size: int = 64  # per process
     grad_accum: int = 1
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
@@ -120,6 +121,11 @@ class RunConfig:
 
 
 DOMAIN_SECTIONS = ("data", "views", "encoder")
+# Keys of earlier versions -> what to write instead.
+RENAMED = {
+    "optim.warmup_epochs": "use optim.warmup_fraction (a fraction of the optimiser steps, e.g. 0.05), "
+    "so that warmup scales with the budget",
+}
 
 
 # ---------------------------------------------------------------- conversion
@@ -214,6 +220,8 @@ def build_dataclass(cls: type, values: dict | None, prefix: str = "") -> Any:
     kwargs = {}
     for key, value in values.items():
         full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names and full in RENAMED:
+            raise UserError(f"config key '{full}' was replaced: {RENAMED[full]}")
         if key not in names and full == "objective.gsg":
             raise UserError(
                 "config key 'objective.gsg' was replaced by the method name: use objective.method=gsg "

@@ -67,6 +67,9 @@ def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, An
     accuracy and macro-F1 are measured on the test split. Results go to
     ``eval.json`` / ``eval_random.json`` in the run directory.
     """
+    import torch
+
+    from .collapse import collapse_stats
     from .probes import evaluate_features
     from .report import write_run_report
 
@@ -77,6 +80,8 @@ def evaluate_run(run_dir: str | Path, random_init: bool = False) -> dict[str, An
         results = evaluate_features(*feats["train"], *feats["test"], cfg.eval, seed=cfg.seed)
         results["encoder"] = domain.initial_encoder_name() if random_init else str(run_dir / "encoder")
         results["feature_dim"] = int(feats["train"][0].shape[1])
+        # Collapse where it can show: eval-mode encoder features of the test split, no BatchNorm after them.
+        results["collapse"] = collapse_stats(torch.from_numpy(feats["test"][0]))
         out = run_dir / ("eval_random.json" if random_init else "eval.json")
         out.write_text(json.dumps(results, indent=2))
         write_run_report(run_dir)

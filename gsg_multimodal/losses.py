@@ -14,6 +14,7 @@ partner ``r[i]`` is "image 2" (views 21, 22). Per sample, the closest cross-pair
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,23 @@ def select_pairing(t11: torch.Tensor, t12: torch.Tensor, t21: torch.Tensor, t22:
         return dist.argmin(dim=-1)
 
 
+def random_selection(n: int, generator: torch.Generator) -> torch.Tensor:
+    """The control for the guide: one of the four cases per sample, uniformly at random (no argmin)."""
+    return torch.randint(len(PAIRINGS), (n,), generator=generator, device=generator.device)
+
+
+def hard_partners(t1: torch.Tensor, t2: torch.Tensor) -> torch.Tensor:
+    """Each sample's nearest *other* sample: argmin over j != i of ``d(c_i, c_j)``, ``c = (t1 + t2) / 2``.
+
+    The centre of a sample's two (image-1) target views stands for the sample. No gradient.
+    """
+    with torch.no_grad():
+        c = 0.5 * (t1.float() + t2.float())
+        dist = torch.cdist(c, c)
+        dist.fill_diagonal_(float("inf"))
+        return dist.argmin(dim=1)
+
+
 def gsg_loss_per_sample(p: dict[str, torch.Tensor], t: dict[str, torch.Tensor], choice: torch.Tensor) -> torch.Tensor:
     """Per-sample GSG loss for the chosen pairing.
 
@@ -94,14 +112,27 @@ class SiameseLoss:
     ``views`` is 2 (SimSiam/BYOL, or GSG with partners taken from the same 2N views) or 4
     (GSG as published). Inputs are lists over views of ``[N, d]`` tensors: ``p`` predictions,
     ``t`` targets (``z`` itself for SimSiam, the EMA network's ``z`` for BYOL).
+
+    Two controls isolate the guide: ``selection="random"`` picks the case at random instead of by
+    the argmin (same views, same partner), and ``partner="hard"`` pairs each sample with its nearest
+    other sample in the batch (``hard_partners``) instead of a random one.
     """
 
-    def __init__(self, gsg: bool, gsg_views: int = 4, derangement: bool = True) -> None:
+    def __init__(
+        self,
+        gsg: bool,
+        gsg_views: int = 4,
+        derangement: bool = True,
+        selection: Literal["guided", "random"] = "guided",
+        partner: Literal["random", "hard"] = "random",
+    ) -> None:
         if gsg_views not in (2, 4):
             raise ValueError(f"gsg_views must be 2 or 4, got {gsg_views}")
         self.gsg = gsg
         self.gsg_views = gsg_views
         self.derangement = derangement
+        self.selection = selection
+        self.partner = partner
 
     @property
     def n_views(self) -> int:
@@ -118,12 +149,18 @@ class SiameseLoss:
         if generator is None:
             raise ValueError("GSG needs a generator to draw the pairing")
         n = p[0].shape[0]
-        r = _to_device(draw_pairing(n, generator, self.derangement), p[0].device)
+        if self.partner == "hard":
+            r = hard_partners(t[0], t[1])
+        else:
+            r = _to_device(draw_pairing(n, generator, self.derangement), p[0].device)
         # Image 2's views: the extra two views (published GSG) or the same two views (2-view GSG).
         i21, i22 = (2, 3) if self.gsg_views == 4 else (0, 1)
         pv = {"11": p[0], "12": p[1], "21": p[i21][r], "22": p[i22][r]}
         tv = {"11": t[0], "12": t[1], "21": t[i21][r], "22": t[i22][r]}
-        choice = select_pairing(tv["11"], tv["12"], tv["21"], tv["22"])
+        if self.selection == "random":
+            choice = _to_device(random_selection(n, generator), p[0].device)
+        else:
+            choice = select_pairing(tv["11"], tv["12"], tv["21"], tv["22"])
         per_sample = gsg_loss_per_sample(pv, tv, choice)
         # scatter_add rather than bincount: bincount reads the max back to the host (a sync on GPUs).
         counts = torch.zeros(len(PAIRINGS), dtype=torch.long, device=choice.device)

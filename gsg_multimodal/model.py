@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
@@ -34,6 +34,12 @@ def prediction_mlp(dim: int, hidden: int) -> nn.Sequential:
     )
 
 
+class SiameseOutput(NamedTuple):
+    z: list[torch.Tensor]  # per-view projections (after the projector's final BatchNorm)
+    p: list[torch.Tensor]  # per-view predictions h(z) (z itself without a predictor)
+    pre_bn: torch.Tensor  # the first view's projection before that BatchNorm, detached: what collapse shows on
+
+
 class SiameseNetwork(nn.Module):
     """The online network. ``forward(views)`` returns per-view projections and predictions.
 
@@ -47,9 +53,11 @@ class SiameseNetwork(nn.Module):
         self.projector = projection_mlp(encoder.out_dim, cfg.projector_hidden, cfg.projector_dim, cfg.projector_layers)
         self.predictor = prediction_mlp(cfg.projector_dim, cfg.predictor_hidden) if cfg.predictor else nn.Identity()
 
-    def forward(self, views: list[Any]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        z = [self.projector(self.encoder(v)) for v in views]
-        return z, [self.predictor(zi) for zi in z]
+    def forward(self, views: list[Any]) -> SiameseOutput:
+        # The projector runs in two parts (same modules, same numbers) to keep the pre-BatchNorm output.
+        h = [self.projector[:-1](self.encoder(v)) for v in views]
+        z = [self.projector[-1](hi) for hi in h]
+        return SiameseOutput(z, [self.predictor(zi) for zi in z], h[0].detach())
 
 
 class SupervisedNetwork(nn.Module):

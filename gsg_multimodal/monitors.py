@@ -1,4 +1,4 @@
-"""Training monitors: loss, collapse (std of normalised z) and how often each GSG pairing wins."""
+"""Training monitors: loss, collapse (spread of pre-BatchNorm projections) and how often each GSG case wins."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .collapse import effective_rank
 from .losses import PAIRINGS
 
 
@@ -23,11 +24,15 @@ class StepMonitor:
         self.loss = torch.zeros((), device=self.device)
         self.z_std = torch.zeros((), device=self.device)
         self.pairs = torch.zeros(len(PAIRINGS), device=self.device)
+        self.last: torch.Tensor | None = None  # the latest watched batch, for the effective rank at flush
         self.n = 0
 
     def add(self, loss: torch.Tensor, z: torch.Tensor, pairs: torch.Tensor | None, step: int) -> None:
-        # Collapse monitor: std over the batch of L2-normalised z, averaged over dimensions;
+        # Collapse monitor: std over the batch of L2-normalised features, averaged over dimensions;
         # about 1/sqrt(d) for spread-out representations, 0 when collapsed (SimSiam paper, Fig. 2).
+        # The objective hands pre-BatchNorm projections: after a non-affine BatchNorm every dimension
+        # is re-standardised per batch and even rank-1 features would look spread out.
+        self.last = z
         self.loss += loss.float()
         fresh = ~torch.isfinite(loss) & (self.first_bad_step == 0)
         self.first_bad_step = torch.where(fresh, torch.full_like(self.first_bad_step, step), self.first_bad_step)
@@ -42,6 +47,9 @@ class StepMonitor:
         stats = torch.cat([torch.stack([self.loss, self.z_std]) / max(self.n, 1), self.pairs])
         stats = accelerator.reduce(stats, reduction="mean")
         row = {"loss": float(stats[0]), "z_std": float(stats[1])}
+        if self.last is not None:  # one SVD per logged row, on this process's latest batch; averaged over processes
+            erank = torch.tensor([effective_rank(self.last)], device=self.device)
+            row["effective_rank"] = float(accelerator.reduce(erank, reduction="mean"))
         total = float(stats[2:].sum())
         if total > 0:
             for (a, b), count in zip(PAIRINGS, stats[2:].tolist(), strict=True):

@@ -35,7 +35,7 @@ class StepOutput:
     """What one step of an objective produces: the loss, and what the monitors watch."""
 
     loss: torch.Tensor
-    watched: torch.Tensor  # [N, d] features the collapse monitor reads (first view's projections)
+    watched: torch.Tensor  # [N, d] what the collapse monitor reads: first view's pre-BatchNorm projection
     pairing_counts: torch.Tensor | None = None  # [4] counts of each GSG case, for GSG objectives
 
 
@@ -141,11 +141,19 @@ class SiameseObjective(Objective):
     """
 
     gsg: ClassVar[bool] = False
+    selection: ClassVar[str] = "guided"  # GSG: the closest cross pair; "random": a control without the guide
+    partner: ClassVar[str] = "random"  # GSG: a random other sample; "hard": the nearest other sample
 
     def __init__(self, cfg: RunConfig, data: DataSplits) -> None:
         super().__init__(cfg, data)
         o = cfg.objective
-        self.loss = SiameseLoss(gsg=self.gsg, gsg_views=o.gsg_views, derangement=o.pairing == "derangement")
+        self.loss = SiameseLoss(
+            gsg=self.gsg,
+            gsg_views=o.gsg_views,
+            derangement=o.pairing == "derangement",
+            selection=self.selection,  # type: ignore[arg-type]
+            partner=self.partner,  # type: ignore[arg-type]
+        )
 
     @property
     def n_views(self) -> int:
@@ -178,9 +186,9 @@ class SiameseObjective(Objective):
         generator: torch.Generator,
         autocast: Callable[[], AbstractContextManager],
     ) -> StepOutput:
-        z, p = network(views)
+        z, p, pre_bn = network(views)
         out = self.loss(p, self.targets(z, views, autocast), generator if self.gsg else None)
-        return StepOutput(out.loss, z[0].detach(), out.pairing_counts)
+        return StepOutput(out.loss, pre_bn, out.pairing_counts)
 
 
 @register_objective("simsiam")
@@ -193,6 +201,45 @@ class SimSiamGSG(SimSiam):
     """SimSiam with Guided Stop-Gradient: the closest cross-sample pair of views predicts its own siblings."""
 
     gsg = True
+
+
+@register_objective("simsiam-nosg")
+class SimSiamWithoutStopGradient(SimSiam):
+    """Positive control for the collapse measures: SimSiam with the stop-gradient removed.
+
+    ``-1/2 [cos(p1, z2) + cos(p2, z1)]`` with gradients through both sides collapses quickly
+    (SimSiam paper, Fig. 2); a collapse metric that does not fire here cannot be trusted.
+    """
+
+    def compute(
+        self,
+        network: nn.Module,
+        views: Any,
+        batch: dict[str, Any],
+        generator: torch.Generator,
+        autocast: Callable[[], AbstractContextManager],
+    ) -> StepOutput:
+        z, p, pre_bn = network(views)
+        cos = torch.nn.functional.cosine_similarity
+        loss = -0.5 * (cos(p[0].float(), z[1].float(), dim=-1) + cos(p[1].float(), z[0].float(), dim=-1))
+        return StepOutput(loss.mean(), pre_bn)
+
+
+@register_objective("gsg-random")
+class SimSiamGSGRandomSelection(SimSiamGSG):
+    """Control: GSG's views and partner, but the case chosen at random, not by distance.
+
+    Without it a GSG gain cannot be told apart from "more views and a partner".
+    """
+
+    selection = "random"
+
+
+@register_objective("gsg-hard")
+class SimSiamGSGHardPartner(SimSiamGSG):
+    """GSG whose partner is each sample's nearest other sample in the batch instead of a random one."""
+
+    partner = "hard"
 
 
 @register_objective("byol")
@@ -253,8 +300,8 @@ class SimCLR(Objective):
         generator: torch.Generator,
         autocast: Callable[[], AbstractContextManager],
     ) -> StepOutput:
-        z, _ = network(views)
-        return StepOutput(self.loss(z).loss, z[0].detach())
+        z, _, pre_bn = network(views)
+        return StepOutput(self.loss(z).loss, pre_bn)
 
 
 @register_objective("supervised")

@@ -351,6 +351,9 @@ def format_table(results: dict[str, dict[str, dict]]) -> str:
     well as plain text in a terminal.
     """
     header = ["encoder"] + [f"{label} {short}" for _, label in _PROBES for _, short in _METRICS]
+    # The collapse column (effective rank of the test features) appears once any row has it.
+    with_rank = any(isinstance(r, dict) and isinstance(r.get("collapse"), dict) for r in results.values())
+    header += ["eff. rank"] * with_rank
     rows = []
     for name, res in results.items():
         cells = [str(name).replace("|", "\\|")]  # a '|' in a run path would split the row
@@ -359,6 +362,9 @@ def format_table(results: dict[str, dict[str, dict]]) -> str:
             for metric, _ in _METRICS:
                 value = entry.get(metric) if isinstance(entry, dict) else None
                 cells.append("n/a" if value is None else f"{100 * float(value):.1f}")
+        if with_rank:
+            collapse = res.get("collapse") if isinstance(res, dict) else None
+            cells.append(f"{collapse['effective_rank']:.1f}" if isinstance(collapse, dict) else "n/a")
         rows.append(cells)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 

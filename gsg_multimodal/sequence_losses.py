@@ -29,7 +29,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from gsg_multimodal.objectives import PAIRINGS, draw_pairing
+from .losses import PAIRINGS, draw_pairing
 
 PartnerMode = Literal["series", "time", "both"]
 PARTNER_MODES: tuple[str, ...] = ("series", "time", "both")

@@ -134,8 +134,10 @@ class Trainer:
         )
         self.model, self.optimizer, self.loader = acc.prepare(model, optimizer, loader)
         self.steps_per_epoch = math.ceil(len(self.loader) / cfg.train.grad_accum)  # Accelerate syncs at epoch end
-        self.total_steps = self.steps_per_epoch * cfg.train.epochs
-        warmup = round(cfg.optim.warmup_epochs * self.steps_per_epoch)
+        # The budget: optimiser steps when train.steps is set, else whole epochs; schedules are fractions of it.
+        self.total_steps = cfg.train.steps or self.steps_per_epoch * cfg.train.epochs
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        warmup = round(cfg.optim.warmup_fraction * self.total_steps)
 
         def factor(group: dict) -> Any:
             if group.get("fixed_lr"):
@@ -243,7 +245,7 @@ class Trainer:
         started, last_step, last_time = time.time(), self.step, time.time()
         samples_per_step = cfg.train.batch_size * cfg.train.grad_accum * acc.num_processes
         stop = self.step >= max_steps
-        while self.epoch < cfg.train.epochs and not stop:
+        while self.epoch < self.epochs and not stop:
             self.loader.set_epoch(self.epoch)
             batches = acc.skip_first_batches(self.loader, self.batch_in_epoch) if self.batch_in_epoch else self.loader
             for batch in batches:
@@ -284,11 +286,11 @@ class Trainer:
             self.batch_in_epoch = 0
             if cfg.monitor.knn_every and self.data.labelled and self.epoch % cfg.monitor.knn_every == 0:
                 self._log({"step": self.step, "epoch": self.epoch, "knn_acc": self.knn_monitor()}, log)
-            if not cfg.train.checkpoint_every or self.epoch == cfg.train.epochs:
+            if not cfg.train.checkpoint_every or self.epoch == self.epochs:
                 self._check_health(monitor)
                 self._save_checkpoint()
         bar.close()
-        finished = self.epoch >= cfg.train.epochs or self.step >= self.total_steps
+        finished = self.epoch >= self.epochs or self.step >= self.total_steps
         summary = {"steps": self.step, "epochs_done": self.epoch, "finished": finished, "wall_s": time.time() - started}
         if finished:
             self.export()

@@ -30,7 +30,12 @@ VARIANTS: dict[str, Variant] = {
         _variant("simsiam", 2, "SimSiam", "objective.method=simsiam"),
         _variant("gsg", 4, "SimSiam+GSG (4 views)", "objective.method=gsg", "objective.gsg_views=4"),
         _variant("gsg2", 2, "SimSiam+GSG (2 views)", "objective.method=gsg", "objective.gsg_views=2"),
+        # Controls that isolate the guide: the case picked at random; the nearest other sample as partner.
+        _variant("gsg-random", 4, "GSG, random selection", "objective.method=gsg-random", "objective.gsg_views=4"),
+        _variant("gsg-hard", 4, "GSG, hard partner", "objective.method=gsg-hard", "objective.gsg_views=4"),
         _variant("byol", 2, "BYOL", "objective.method=byol"),
+        # Positive control for the collapse measures.
+        _variant("simsiam-nosg", 2, "SimSiam without stop-gradient (control)", "objective.method=simsiam-nosg"),
         _variant("byol-gsg", 4, "BYOL+GSG (4 views)", "objective.method=byol-gsg", "objective.gsg_views=4"),
         # The explicit-negatives reference (InfoNCE) and the ceiling trained with the labels.
         _variant("simclr", 2, "SimCLR (InfoNCE, explicit negatives)", "objective.method=simclr"),

@@ -33,7 +33,7 @@ TINY = [
     "train.trackers=[none]",
     "train.cpu=true",
     "monitor.knn_every=1",
-    "optim.warmup_epochs=0",
+    "optim.warmup_fraction=0",
     "eval.cv_folds=2",
 ]
 

@@ -116,7 +116,7 @@ def test_variable_length_multichannel_data_with_other_training_options(tmp_path:
         "model.predictor=false",
         "optim.name=adamw",
         "optim.lr=0.001",
-        "optim.warmup_epochs=1",
+        "optim.warmup_fraction=0.5",
         "train.grad_accum=2",
         "train.epochs=2",
         "monitor.knn_every=0",

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from gsg_multimodal.config import ModelConfig, OptimConfig
-from gsg_multimodal.model import SiameseNetwork, build_optimizer
 from gsg_multimodal.losses import (
     PAIRINGS,
     SiameseLoss,
@@ -17,6 +16,7 @@ from gsg_multimodal.losses import (
     select_pairing,
     symmetric_loss,
 )
+from gsg_multimodal.model import SiameseNetwork, build_optimizer
 
 R = 1 / math.sqrt(2)
 
@@ -180,14 +180,14 @@ def test_encoder_forward_passes_per_step(gsg: bool, views: int, forwards: int) -
     model = SiameseNetwork(enc, ModelConfig(projector_hidden=8, projector_dim=8, predictor_hidden=4))
     obj = SiameseLoss(gsg=gsg, gsg_views=views)
     n = 10
-    z, p = model([torch.randn(n, 3) for _ in range(obj.n_views)])
+    z, p, _ = model([torch.randn(n, 3) for _ in range(obj.n_views)])
     obj(p, z, torch.Generator().manual_seed(0)).loss.backward()
     assert enc.calls == forwards * n
 
 
 def test_no_predictor_means_p_equals_z() -> None:
     model = SiameseNetwork(CountingEncoder(), ModelConfig(projector_hidden=8, projector_dim=8, predictor=False))
-    z, p = model([torch.randn(4, 3), torch.randn(4, 3)])
+    z, p, _ = model([torch.randn(4, 3), torch.randn(4, 3)])
     assert all(pi is zi for pi, zi in zip(p, z, strict=True))
     assert not list(model.predictor.parameters())
 
@@ -220,3 +220,58 @@ def test_fused_optimizer_updates_like_the_plain_loop(name: str) -> None:
             opt.step()
         for a, b in zip(fused, plain, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=f"step {step}")
+
+
+def reference_controls(
+    p: list[torch.Tensor], z: list[torch.Tensor], views: int, partner: list[int], choice: list[int]
+) -> torch.Tensor:
+    """Per-sample transcription of GSG with a given partner and a given case per sample (no argmin)."""
+    i21, i22 = (2, 3) if views == 4 else (0, 1)
+    sib = {"11": "12", "12": "11", "21": "22", "22": "21"}
+    cos = torch.nn.functional.cosine_similarity
+    losses = []
+    for i, (j, c) in enumerate(zip(partner, choice, strict=True)):
+        pv = {"11": p[0][i], "12": p[1][i], "21": p[i21][j], "22": p[i22][j]}
+        zv = {"11": z[0][i], "12": z[1][i], "21": z[i21][j], "22": z[i22][j]}
+        a, b = PAIRINGS[c]
+        losses.append(-0.5 * (cos(pv[a], zv[sib[a]], dim=0) + cos(pv[b], zv[sib[b]], dim=0)))
+    return torch.stack(losses)
+
+
+@pytest.mark.parametrize("views", [4, 2])
+def test_random_selection_control_matches_the_reference(views: int) -> None:
+    torch.manual_seed(0)
+    n, d = 64, 8
+    p = [torch.randn(n, d) for _ in range(views)]
+    z = [torch.randn(n, d) for _ in range(views)]
+    out = SiameseLoss(gsg=True, gsg_views=views, selection="random")(p, z, torch.Generator().manual_seed(4))
+    # Replay the generator: the partner is drawn first, then one case per sample.
+    g = torch.Generator().manual_seed(4)
+    partner = draw_pairing(n, g, derangement=True)
+    choice = torch.randint(4, (n,), generator=g)
+    assert torch.equal(out.partner, partner)
+    assert torch.allclose(out.per_sample, reference_controls(p, z, views, partner.tolist(), choice.tolist()), atol=1e-6)
+    assert out.pairing_counts.tolist() == torch.bincount(choice, minlength=4).tolist()
+    # Not the guided choice: with 64 samples, random and argmin cases disagree somewhere.
+    guided = SiameseLoss(gsg=True, gsg_views=views)(p, z, torch.Generator().manual_seed(4))
+    assert not torch.allclose(out.per_sample, guided.per_sample)
+
+
+@pytest.mark.parametrize("views", [4, 2])
+def test_hard_partner_is_the_nearest_other_sample(views: int) -> None:
+    torch.manual_seed(1)
+    n, d = 12, 5
+    p = [torch.randn(n, d) for _ in range(views)]
+    z = [torch.randn(n, d) for _ in range(views)]
+    out = SiameseLoss(gsg=True, gsg_views=views, partner="hard")(p, z, torch.Generator().manual_seed(0))
+    partner, choice = [], []
+    for i in range(n):
+        centre = lambda k: (z[0][k] + z[1][k]) / 2  # noqa: E731
+        others = [(float(torch.dist(centre(i), centre(k))), k) for k in range(n) if k != i]
+        j = min(others)[1]
+        partner.append(j)
+        cand = {"11": z[0][i], "12": z[1][i], "21": z[2 if views == 4 else 0][j], "22": z[3 if views == 4 else 1][j]}
+        dists = [float(torch.dist(cand[a], cand[b])) for a, b in PAIRINGS]
+        choice.append(dists.index(min(dists)))
+    assert out.partner.tolist() == partner and all(j != i for i, j in enumerate(partner))
+    assert torch.allclose(out.per_sample, reference_controls(p, z, views, partner, choice), atol=1e-6)

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gsg_multimodal.objectives import (
+from gsg_multimodal.losses import (
     PAIRINGS,
     draw_pairing,
     gsg_loss_per_sample,
