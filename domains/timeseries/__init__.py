@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from gsg_multimodal.domain import DataSplits, Domain
+from gsg_multimodal.domain import DataSplits, Domain, SequenceViews
 
-from .augment import TimeSeriesViewsConfig, collate_series, eval_view, make_views, resolve_length
+from .augment import TimeSeriesViewsConfig, collate_series, eval_view, make_sequence_views, make_views, resolve_length
 from .data import BUILTIN_DATASETS, TimeSeriesDataConfig, load_timeseries
 from .encoders import TimeSeriesEncoderConfig, build_encoder
+from .series import SeriesBatch
+
+__all__ = ["SeriesBatch", "TimeSeriesDomain"]
 
 
 class TimeSeriesDomain(Domain):
-    """Series ``[channels, time]`` of any length, resampled to one length per view."""
+    """Series ``[channels, time]`` of any length: at their own length (``SeriesBatch``) or resampled (views.length)."""
 
     name = "timeseries"
     data_config = TimeSeriesDataConfig
     views_config = TimeSeriesViewsConfig
     encoder_config = TimeSeriesEncoderConfig
-
-    def __init__(self, data: Any, views: Any, encoder: Any) -> None:
-        super().__init__(data, views, encoder)
-        self._length: int | None = None
 
     @classmethod
     def builtin_datasets(cls) -> dict[str, str]:
@@ -29,7 +29,9 @@ class TimeSeriesDomain(Domain):
 
     def load_data(self) -> DataSplits:
         splits = load_timeseries(self.data_cfg)
-        splits.info["length"] = self._length = resolve_length(self.views_cfg, splits.info)
+        length = resolve_length(self.views_cfg, splits.info)
+        if length is not None:  # the resampled recipe; at native resolution the encoder needs no length
+            splits.info["length"] = length
         return splits
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -38,11 +40,18 @@ class TimeSeriesDomain(Domain):
     def make_views(self, batch: dict[str, Any], n_views: int, generator: Any) -> list[Any]:
         return make_views(batch, n_views, self.views_cfg, self.length, generator)
 
+    def make_sequence_views(self, batch: dict[str, Any], n_views: int, generator: Any) -> SequenceViews:
+        return make_sequence_views(batch, n_views, self.views_cfg, generator)
+
     def eval_input(self, batch: dict[str, Any]) -> Any:
         return eval_view(batch, self.views_cfg, self.length)
 
+    def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
+        from .plot import save_views_grid  # matplotlib only when drawing
+
+        save_views_grid(batch, views, path, self.eval_input(batch))
+
     def build_encoder(self, info: dict[str, Any]) -> Any:
-        self._length = self._length or info.get("length")
         return build_encoder(self.encoder_cfg, info)
 
     def encoder_input(self, info: dict[str, Any]) -> str | None:
@@ -50,7 +59,6 @@ class TimeSeriesDomain(Domain):
         return f"series[channels={int(info['channels'])}]"
 
     @property
-    def length(self) -> int:
-        if self._length is None:
-            raise RuntimeError("load_data() or build_encoder(info) must run before views are made")
-        return self._length
+    def length(self) -> int | None:
+        """Steps of every view and eval input (``views.length``), or ``None`` at native resolution."""
+        return self.views_cfg.length
