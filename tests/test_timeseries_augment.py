@@ -214,7 +214,9 @@ def test_views_on_the_gpu_with_a_gpu_generator() -> None:
     "key, value",
     [
         ("length", 1),
-        ("max_auto_length", 0),
+        ("max_train_length", 1),
+            ("crop_min_length", 0),
+            ("overlap_min_length", 0),
         ("crop_scale", (0.0, 1.0)),
         ("crop_scale", (0.8, 0.5)),
         ("crop_scale", (0.5, 1.5)),
@@ -236,7 +238,6 @@ def test_bad_config_values_name_the_key_in_one_line(key: str, value: object) -> 
 
 
 def test_resolve_length() -> None:
+    # Issue 15: null no longer means "the data's max length capped at 512" but native resolution.
     assert resolve_length(TimeSeriesViewsConfig(length=64), {"max_length": 1000}) == 64
-    assert resolve_length(TimeSeriesViewsConfig(), {"max_length": 1344}) == 512
-    assert resolve_length(TimeSeriesViewsConfig(), {"max_length": 29}) == 29
-    assert resolve_length(TimeSeriesViewsConfig(), {"max_length": 1}) == 2
+    assert resolve_length(TimeSeriesViewsConfig(), {"max_length": 1344}) is None

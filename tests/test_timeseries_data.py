@@ -134,7 +134,9 @@ def test_builtin_missing_package_names_the_pip_install(monkeypatch):
 
 
 def test_limit_and_pretrain_split():
-    splits = load_timeseries(TimeSeriesDataConfig(name="GunPoint", limit=7, pretrain_split="train+test"))
+    splits = load_timeseries(
+        TimeSeriesDataConfig(name="GunPoint", limit=7, pretrain_split="train+test", normalize="series")
+    )
     assert (splits.train.num_rows, splits.test.num_rows, splits.pretrain.num_rows) == (7, 7, 14)
     full = load_timeseries(TimeSeriesDataConfig(name="GunPoint", normalize="none"))
     np.testing.assert_allclose(rows(splits.train)[0], tsdata._normalize(rows(full.train)[0]))  # the first N
@@ -142,12 +144,27 @@ def test_limit_and_pretrain_split():
 
 
 def test_series_normalisation():
-    splits = load_timeseries(TimeSeriesDataConfig(name="BasicMotions", limit=5))
+    splits = load_timeseries(TimeSeriesDataConfig(name="BasicMotions", limit=5, normalize="series"))
     for x in rows(splits.train):
         np.testing.assert_allclose(x.mean(axis=1), 0, atol=1e-5)
         np.testing.assert_allclose(x.std(axis=1), 1, atol=1e-4)
     raw = load_timeseries(TimeSeriesDataConfig(name="BasicMotions", limit=5, normalize="none"))
     assert abs(rows(raw.train)[0].std(axis=1) - 1).max() > 0.1
+
+
+def test_dataset_normalisation_is_the_default_and_keeps_levels():
+    """Per-channel statistics of the train split, applied to both splits: levels and scales survive."""
+    assert TimeSeriesDataConfig().normalize == "dataset"
+    norm = load_timeseries(TimeSeriesDataConfig(name="JapaneseVowels"))
+    raw = load_timeseries(TimeSeriesDataConfig(name="JapaneseVowels", normalize="none"))
+    train = np.concatenate(rows(norm.train), axis=1)
+    np.testing.assert_allclose(train.mean(axis=1), 0, atol=1e-4)
+    np.testing.assert_allclose(train.std(axis=1), 1, atol=1e-4)
+    raw_train = np.concatenate(rows(raw.train), axis=1).astype(np.float64)
+    mean, std = raw_train.mean(axis=1, keepdims=True), raw_train.std(axis=1, keepdims=True)
+    for a, b in zip(rows(norm.test)[:20], rows(raw.test)[:20], strict=True):  # test uses the train statistics
+        np.testing.assert_allclose(a, (b - mean) / std, atol=1e-4)
+    assert np.abs(np.stack([x.mean(axis=1) for x in rows(norm.train)])).max() > 0.5  # per-series levels kept
 
 
 # ---------------------------------------------------------------- the user's own files
@@ -158,7 +175,7 @@ def test_npy_unlabelled_constant_series_and_channels(tmp_path):
     x[1] = 0.7  # constant -> zeros, not NaN
     x[2, :, 40:] = np.nan  # trailing all-NaN steps are padding
     np.save(tmp_path / "x.npy", x)
-    splits = load_timeseries(user(tmp_path / "x.npy"))
+    splits = load_timeseries(user(tmp_path / "x.npy", normalize="series"))
     assert splits.train is None and splits.test is None and splits.label_names is None
     assert splits.info == {
         "channels": 2,

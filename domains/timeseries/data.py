@@ -54,7 +54,10 @@ class TimeSeriesDataConfig:
     format: Literal["auto", "ts", "npy", "npz", "csv", "parquet"] = "auto"
     label_column: str | None = "label"  # CSV/Parquet; absent column = unlabelled data
     series_column: str | None = None  # one column holds a whole series; None = every other column is a time step
-    normalize: Literal["series", "none"] = "series"
+    # dataset: per-channel mean/std of the train split's values, applied to every split (keeps each series'
+    # level and spread, which often carry the class; TS2Vec's choice for UEA); series: z-normalise every
+    # series per channel on its own (the UCR convention; drops level and scale); none: values as read.
+    normalize: Literal["dataset", "series", "none"] = "dataset"
     pretrain_split: Literal["train", "train+test"] = "train"  # train+test without a test split = train
     limit: int | None = None  # first N series of each split
     nan_policy: Literal["error", "interpolate", "zero"] = "error"
@@ -257,6 +260,12 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return (centred / np.maximum(centred.std(axis=1, keepdims=True), 1e-8)).astype(np.float32)
 
 
+def _channel_stats(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std ``[C, 1]`` over every step of every series (float64, std floored at 1e-8)."""
+    flat = np.concatenate([x.astype(np.float64) for x in series], axis=1)
+    return flat.mean(axis=1, keepdims=True), np.maximum(flat.std(axis=1, keepdims=True), 1e-8)
+
+
 def _label_names(values: list[str]) -> list[str]:
     """Sorted unique labels: numerically when all are numbers (so '10' follows '9'), else as text."""
     unique = sorted(set(values))
@@ -336,6 +345,10 @@ def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
             x = _fix_missing(x.astype(np.float32, copy=False), cfg.nan_policy, where)
             out.append(_normalize(x) if cfg.normalize == "series" else x)
         cleaned[split] = out, _label_texts(labels, f"the {split} split of {dataset}")
+    if cfg.normalize == "dataset":  # statistics of the train split only, so the test split stays unseen
+        mean, std = _channel_stats(cleaned["train"][0])
+        for split, (xs, texts) in cleaned.items():
+            cleaned[split] = [((x - mean) / std).astype(np.float32) for x in xs], texts
 
     label_names = None
     if all(texts is not None for _, texts in cleaned.values()):

@@ -1,9 +1,19 @@
-"""Encoders mapping series ``[N, C, L]`` to features ``[N, D]``.
+"""Encoders mapping series ``[N, C, L]`` (or a padded ``SeriesBatch``) to features ``[N, D]``.
 
-``dilated_cnn`` is our own small encoder after TS2Vec's (Yue et al. 2022); ``inception_time`` and
+``dilated_cnn`` is our own encoder after TS2Vec's (Yue et al. 2022); ``inception_time`` and
 ``resnet`` are tsai's InceptionTimePlus / ResNetPlus backbones. All share one wrapper that checks
 the channel count and pools over time, so every encoder works for any length and returns
-``[N, out_dim]``.
+``[N, out_dim]``; ``encode_sequence`` gives the per-step features ``[N, T, D]`` before pooling.
+
+Variable lengths. An input is either a plain tensor (every step valid) or a ``SeriesBatch``
+(zero-padded ``x`` plus ``lengths``). ``dilated_cnn`` is *exact* under padding: it zeroes the
+padded steps before every convolution (and a zero-padded "same" convolution reads zeros beyond a
+series' end anyway), and pooling reads valid steps only, so each series of a padded batch gets
+the features it gets when encoded alone. The tsai backbones pool over valid steps only too, but
+their convolutions and BatchNorm run over the whole padded tensor, so the last steps of a shorter
+series (one receptive field) see padding that was normalised away from zero: their features
+depend slightly on what else is in the batch. Use them with ``views.length`` set (every series
+resampled to one length) or ``eval.batch_size=1`` where that matters.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ from torch import nn
 
 from gsg_multimodal.errors import UserError
 
+from .series import SeriesBatch
+
 
 @dataclass
 class TimeSeriesEncoderConfig:
@@ -30,7 +42,8 @@ class TimeSeriesEncoderConfig:
     out_dim: int = 128  # dilated_cnn feature width; tsai backbones have their own (4*nf and 2*nf)
     dropout: float = 0.0  # on the pooled features, like TS2Vec's representation dropout
     nf: int = 32  # tsai models' filter count
-    pooling: Literal["mean", "mean+max"] = "mean"  # mean+max concatenates both: twice the width
+    # Over valid steps only. max is TS2Vec's; mean+max concatenates both (twice the width).
+    pooling: Literal["max", "mean", "mean+max"] = "max"
 
     def __post_init__(self) -> None:
         for key in ("hidden", "depth", "kernel_size", "out_dim", "nf"):
@@ -49,17 +62,35 @@ class _DilatedBlock(nn.Module):
         self.conv2 = nn.Conv1d(c_out, c_out, kernel_size, padding="same", dilation=dilation)
         self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.skip(x) + self.conv2(F.gelu(self.conv1(F.gelu(x))))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` is zero at padded steps; ``mask [N, 1, L]`` (float) keeps it so inside and at the output."""
+        h = F.gelu(self.conv1(F.gelu(x)))  # gelu(0) = 0: the padded input steps are still zero here
+        if mask is not None:
+            h = h * mask  # conv1's bias made the padded steps non-zero; conv2 must read zeros there
+        out = self.skip(x) + self.conv2(h)
+        return out if mask is None else out * mask
+
+
+class _MaskedSequential(nn.Sequential):
+    """The dilated CNN's layers (same state-dict keys as a plain ``nn.Sequential``), padding kept at zero."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        proj, *blocks = self
+        x = proj(x)
+        if mask is not None:
+            x = x * mask
+        for block in blocks:
+            x = block(x, mask)
+        return x
 
 
 def dilated_cnn(channels: int, cfg: TimeSeriesEncoderConfig) -> tuple[nn.Module, int]:
     """Body ``[N, C, L] -> [N, out_dim, L]``; doubling dilations give a receptive field of
-    ``1 + 2 (kernel_size - 1) (2**depth - 1)`` steps (253 for the defaults) at constant cost per step."""
+    ``1 + 2 (kernel_size - 1) (2**depth - 1)`` steps (253 for depth 6) at constant cost per step."""
     widths = [cfg.hidden] * (cfg.depth - 1) + [cfg.out_dim]
     blocks = [nn.Conv1d(channels, cfg.hidden, 1)]  # TS2Vec's input projection, per time step
     blocks += [_DilatedBlock(cfg.hidden, c_out, cfg.kernel_size, 2**i) for i, c_out in enumerate(widths)]
-    return nn.Sequential(*blocks), cfg.out_dim
+    return _MaskedSequential(*blocks), cfg.out_dim
 
 
 def _tsai_backbone(channels: int, cfg: TimeSeriesEncoderConfig) -> tuple[nn.Module, int]:
@@ -78,24 +109,52 @@ def _tsai_backbone(channels: int, cfg: TimeSeriesEncoderConfig) -> tuple[nn.Modu
 
 
 class TimeSeriesEncoder(nn.Module):
-    """A convolutional body ``[N, C, L] -> [N, W, L]`` followed by global pooling over time."""
+    """A convolutional body ``[N, C, L] -> [N, W, L]`` followed by global pooling over the valid steps."""
 
     def __init__(self, body: nn.Module, channels: int, width: int, pooling: str, dropout: float) -> None:
         super().__init__()
         self.body, self.in_channels, self.pooling = body, channels, pooling
         self.dropout = nn.Dropout(dropout)
+        self.width = width
         self.out_dim = width * (2 if pooling == "mean+max" else 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 3 or x.shape[1] != self.in_channels:
-            got = f"{x.shape[1]} channels" if x.ndim == 3 else f"shape {tuple(x.shape)}"
+    def _run(self, x: torch.Tensor | SeriesBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Body features ``[N, W, T]`` (zero at padded steps) and the valid-step mask ``[N, T]`` (None: all valid)."""
+        batch = x if isinstance(x, SeriesBatch) else None
+        t = batch.x if batch is not None else x
+        if not isinstance(t, torch.Tensor) or t.ndim != 3 or t.shape[1] != self.in_channels:
+            got = f"{t.shape[1]} channels" if isinstance(t, torch.Tensor) and t.ndim == 3 else f"shape {tuple(t.shape)}"
             raise UserError(
                 f"input has {got} but the encoder was built for {self.in_channels} channels [N, C, L]; "
                 "use data with that many channels or pretrain a new encoder on this data"
             )
-        h = self.body(x)
-        feats = h.mean(2) if self.pooling == "mean" else torch.cat([h.mean(2), h.amax(2)], 1)
-        return self.dropout(feats)
+        valid = None
+        if batch is not None and bool((batch.lengths < t.shape[-1]).any()):
+            valid = batch.mask()
+        if isinstance(self.body, _MaskedSequential):
+            m = None if valid is None else valid[:, None, :].to(t.dtype)
+            return self.body(t if m is None else t * m, m), valid
+        h = self.body(t)  # tsai: convolutions and BatchNorm see the padding (see the module docstring)
+        if valid is not None and h.shape[-1] != t.shape[-1]:
+            valid = None  # a body that changes the length: no step-wise mask to apply, pool over everything
+        return (h if valid is None else h * valid[:, None, :].to(h.dtype)), valid
+
+    def encode_sequence(self, x: torch.Tensor | SeriesBatch) -> torch.Tensor:
+        """Per-step features ``[N, T, W]``, zero at padded steps (no pooling, no dropout)."""
+        h, _ = self._run(x)
+        return h.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor | SeriesBatch) -> torch.Tensor:
+        h, valid = self._run(x)
+        feats = []
+        if self.pooling in ("mean", "mean+max"):
+            if valid is None:
+                feats.append(h.mean(2))
+            else:  # padded steps are zero: their sum over valid steps / the valid count
+                feats.append(h.sum(2) / valid.sum(1, keepdim=True).to(h.dtype))
+        if self.pooling in ("max", "mean+max"):
+            feats.append(h.amax(2) if valid is None else h.masked_fill(~valid[:, None, :], float("-inf")).amax(2))
+        return self.dropout(feats[0] if len(feats) == 1 else torch.cat(feats, 1))
 
 
 def build_encoder(cfg: TimeSeriesEncoderConfig, info: dict[str, Any]) -> TimeSeriesEncoder:
