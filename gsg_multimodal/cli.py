@@ -10,7 +10,9 @@ from pathlib import Path
 from .errors import UserError
 
 # Named here without importing the table, so `gsg --help` stays instant; a test checks they agree.
-VARIANT_NAMES = "simsiam, gsg, gsg2, gsg-random, gsg-hard, byol, simsiam-nosg, byol-gsg, simclr, supervised"
+VARIANT_NAMES = (
+    "simsiam, gsg, gsg2, gsg-random, gsg-hard, byol, simsiam-nosg, byol-gsg, ts2vec, gsg-temporal, simclr, supervised"
+)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         commands = {
             "pretrain": cmd_pretrain,
@@ -80,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the last complete checkpoint is kept (continue with --resume)", file=sys.stderr)
         return 130
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; ``key=value`` overrides may stand anywhere, also after flags like ``--resume``."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:

@@ -41,6 +41,8 @@ class ObjectiveConfig:
     momentum: float = 0.99  # BYOL target EMA base momentum
     momentum_schedule: Literal["cosine", "constant"] = "cosine"
     temperature: float = 0.2  # simclr only
+    temporal_partner: Literal["series", "time", "both"] = "both"  # gsg-temporal: who partners a position
+    ts2vec_alpha: float = 0.5  # ts2vec: weight of the instance-wise term (1 - alpha: the temporal term)
 
     def __post_init__(self) -> None:
         from .objectives import get_objective

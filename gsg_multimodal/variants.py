@@ -38,6 +38,9 @@ VARIANTS: dict[str, Variant] = {
         _variant("simsiam-nosg", 2, "SimSiam without stop-gradient (control)", "objective.method=simsiam-nosg"),
         _variant("byol-gsg", 4, "BYOL+GSG (4 views)", "objective.method=byol-gsg", "objective.gsg_views=4"),
         # The explicit-negatives reference (InfoNCE) and the ceiling trained with the labels.
+        # Position-level objectives on aligned crops (domains with make_sequence_views: time series).
+        _variant("ts2vec", 2, "TS2Vec (hierarchical contrastive)", "objective.method=ts2vec"),
+        _variant("gsg-temporal", 2, "temporal GSG", "objective.method=gsg-temporal"),
         _variant("simclr", 2, "SimCLR (InfoNCE, explicit negatives)", "objective.method=simclr"),
         _variant("supervised", 2, "supervised (ceiling)", "objective.method=supervised"),
     )

@@ -169,6 +169,7 @@ def test_series_batch_moves_like_a_tensor() -> None:
 
 def test_views_grid_draws_a_png(tmp_path) -> None:
     domain = TimeSeriesDomain(TimeSeriesDataConfig(), TimeSeriesViewsConfig(), TimeSeriesEncoderConfig())
+    domain.bind({"channels": 3})
     batch = batch_of([50, 80, 20], channels=3)
     views = domain.make_views(batch, 2, gen())
     domain.save_views_grid(batch, views, tmp_path / "v.png")

@@ -116,6 +116,7 @@ class TimeSeriesEncoder(nn.Module):
         self.body, self.in_channels, self.pooling = body, channels, pooling
         self.dropout = nn.Dropout(dropout)
         self.width = width
+        self.sequence_dim = width  # encode_sequence's per-step width (the contract of sequence objectives)
         self.out_dim = width * (2 if pooling == "mean+max" else 1)
 
     def _run(self, x: torch.Tensor | SeriesBatch) -> tuple[torch.Tensor, torch.Tensor | None]:
