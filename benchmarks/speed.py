@@ -8,9 +8,9 @@
 
 What is measured, per domain (each domain supplies a function returning its real config):
 
-a. trainer overhead: the real ``Trainer`` against a bare PyTorch loop (same domain data, views and
-   encoder, same ``SiameseNetwork`` heads and ``SiameseLoss``, same batch size and optimizer;
-   no Accelerate, no scheduler, no metrics, no checkpoints);
+a. trainer overhead: the real ``Trainer`` against a bare PyTorch loop (``speedlib/bare_loop.py``: the
+   trainer's step on the same objective API, so the same domain data, views, encoder, heads, loss,
+   batch size and optimizer; no Accelerate, no scheduler, no metrics, no checkpoints);
 b. objective cost: SimSiam (2 views), GSG with 4 views and GSG with 2 views, in the bare loop;
 c. the data pipeline alone (DataLoader + collate + ``make_views`` for the objective's views) against
    a full training step, for every built-in data set of the domain;
