@@ -3,53 +3,55 @@
     python benchmarks/aa_check.py images gsg2        # SimSiam A, the variant, SimSiam B; 6 x 15 steps
 
 If A and B, the same config built twice, differ by as much as the variant differs from them, a
-ratio target of a few percent cannot be decided on this machine. Uses ``speed.py``'s bare loop.
+ratio target of a few percent cannot be decided on this machine. Uses the bare loop of ``speed.py``
+(``speedlib.bare_loop``) and its interleaving (``speedlib.timing``).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-from pathlib import Path
 
 import torch
+from speedlib.bare_loop import BareLoop
+from speedlib.bench_domains import DOMAINS, variant_overrides
+from speedlib.timing import interleaved, median, ratios
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import speed  # noqa: E402  (the benchmark next to this file)
+from gsg_multimodal.variants import VARIANTS
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("domain", choices=list(speed.DOMAINS))
-    parser.add_argument("variant", help="a gsg compare variant, e.g. gsg2, gsg, byol")
+    parser.add_argument("domain", choices=list(DOMAINS))
+    parser.add_argument("variant", choices=list(VARIANTS), help="a variant, e.g. gsg2, gsg, byol")
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps of each loop first")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("overrides", nargs="*", help="config overrides for all three loops, e.g. train.batch_size=64")
+    args = parser.parse_intermixed_args()  # overrides may follow the options
     torch.set_num_threads(args.threads)
-    bench = speed.DOMAINS[args.domain]
+    bench = DOMAINS[args.domain]
     names = ["SimSiam A", args.variant, "SimSiam B"]
     loops = {
-        name: speed.BareLoop(bench.config(speed.variant_overrides("simsiam" if name.startswith("SimSiam") else name)))
+        name: BareLoop(
+            bench.config([*variant_overrides("simsiam" if name.startswith("SimSiam") else name), *args.overrides])
+        )
         for name in names
     }
     for loop in loops.values():
-        for _ in range(5):
+        for _ in range(args.warmup):
             loop.step()
-    rates: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(args.repeats):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            rates[name].append(loops[name].rate(loops[name].step, args.steps))
+    jobs = {name: lambda loop=loop: loop.rate(loop.step, args.steps) for name, loop in loops.items()}
+    rates = interleaved(jobs, args.repeats)
     for name, r in rates.items():
-        print(f"{name:<12} samples/s median {statistics.median(r):.0f}  per repetition {[round(x) for x in r]}")
+        print(f"{name:<12} samples/s median {median(r):.0f}  per repetition {[round(x) for x in r]}")
     a, b, v = rates["SimSiam A"], rates["SimSiam B"], rates[args.variant]
-
-    def ratio(fast: list[float], slow: list[float]) -> float:  # time per step of slow / fast
-        return statistics.median([f / s for f, s in zip(fast, slow, strict=True)])
-
-    print(f"time ratio SimSiam A / SimSiam B (same config): {ratio(b, a):.3f}")
-    print(f"time ratio {args.variant} / SimSiam A: {ratio(a, v):.3f}; {args.variant} / SimSiam B: {ratio(b, v):.3f}")
+    # Time ratio slow / fast = rate of fast / rate of slow, per repetition.
+    print(f"time ratio SimSiam A / SimSiam B (same config): {median(ratios(b, a)):.3f}")
+    print(
+        f"time ratio {args.variant} / SimSiam A: {median(ratios(a, v)):.3f}; "
+        f"{args.variant} / SimSiam B: {median(ratios(b, v)):.3f}"
+    )
 
 
 if __name__ == "__main__":

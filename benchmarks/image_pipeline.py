@@ -9,96 +9,26 @@ Rows (images per second, medians over ``--repeats`` interleaved repetitions, ran
 - ``loader``: DataLoader + ``collate`` (stored bytes -> one uint8 tensor) + the copy to the device;
 - ``loader + views``: that plus ``make_views`` for the objective's views (2 for SimSiam/BYOL, 4 for GSG),
   batched on the device;
-- ``train step``: that plus the siamese forward, objective, backward and optimizer step, for the
+- ``train step``: that plus the objective's forward and loss, backward and optimizer step, for the
   encoder as configured and, with ``--channels-last-both``, with ``encoder.channels_last`` flipped.
 
 The pipeline does not starve training when ``loader + views`` is several times faster than ``train step``.
-The loop is bare PyTorch around the core's ``SiameseNetwork`` and ``SiameseLoss`` (no
-Accelerate, no checkpoints), so the numbers are the pipeline's and the model's, not the trainer's.
+The loop is ``speed.py``'s bare loop (``speedlib.bare_loop``: the trainer's step on the objective API,
+without Accelerate or checkpoints), so the numbers are the pipeline's and the model's, not the trainer's.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from speedlib.bare_loop import BareLoop, run_device
+from speedlib.timing import interleaved, median
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-class Bench:
-    def __init__(self, cfg: Any, device: torch.device) -> None:
-        from torch.utils.data import DataLoader
-
-        from gsg_multimodal.model import SiameseNetwork, build_optimizer, parameter_groups
-        from gsg_multimodal.losses import SiameseLoss
-        from gsg_multimodal.trainer import build_domain
-
-        torch.manual_seed(cfg.seed)
-        self.device, self.batch_size = device, cfg.train.batch_size
-        self.domain = build_domain(cfg)
-        self.data = self.domain.load_data()
-        self.model = SiameseNetwork(self.domain.build_encoder(self.data.info), cfg.model).to(device)
-        self.optimizer = build_optimizer(parameter_groups(self.model, cfg.model.fixed_predictor_lr), cfg.optim, device)
-        self.objective = SiameseLoss(
-            gsg=cfg.objective.gsg, gsg_views=cfg.objective.gsg_views, derangement=cfg.objective.pairing == "derangement"
-        )
-        self.loader = DataLoader(
-            self.data.pretrain,
-            batch_size=cfg.train.batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=self.domain.collate,
-            num_workers=cfg.train.num_workers,
-            pin_memory=device.type == "cuda",
-            persistent_workers=cfg.train.num_workers > 0,
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
-        self.aug_rng = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-        self.pair_rng = torch.Generator().manual_seed(cfg.seed + 2)
-        self.batches = self._batches()
-        self.autocast = cfg.train.mixed_precision if device.type == "cuda" else "no"
-
-    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
-        while True:
-            for batch in self.loader:
-                yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-
-    def load(self) -> None:
-        next(self.batches)
-
-    def views(self) -> list[torch.Tensor]:
-        return self.domain.make_views(next(self.batches), self.objective.n_views, self.aug_rng)
-
-    def step(self) -> None:
-        views = self.views()
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.autocast)
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            z, p = self.model(views)
-            out = self.objective(p, z, self.pair_rng)
-        out.loss.backward()
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def rate(self, fn: Callable[[], Any], n: int) -> float:
-        sync(self.device)
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        sync(self.device)
-        return n * self.batch_size / (time.perf_counter() - start)
 
 
 def main() -> int:
@@ -112,17 +42,17 @@ def main() -> int:
     parser.add_argument("--channels-last-both", action="store_true", help="also time the step with it flipped")
     args = parser.parse_args()
 
-    from gsg_multimodal.cli import machine_summary
     from gsg_multimodal.config import load_config
+    from gsg_multimodal.provenance import machine_summary
 
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_config(args.config, args.overrides)
-    device = torch.device("cuda" if torch.cuda.is_available() and not cfg.train.cpu else "cpu")
-    benches = {"": Bench(cfg, device)}
+    device = run_device(cfg)
+    benches = {"": BareLoop(cfg, device)}
     if args.channels_last_both:
         flipped = load_config(args.config, [*args.overrides, f"encoder.channels_last={not cfg.encoder.channels_last}"])
-        benches["flipped"] = Bench(flipped, device)
+        benches["flipped"] = BareLoop(flipped, device)
     main_bench = benches[""]
     cl = cfg.encoder.channels_last
     jobs: dict[str, Callable[[], Any]] = {
@@ -134,20 +64,19 @@ def main() -> int:
         jobs[f"train step (channels_last={not cl})"] = benches["flipped"].step
     for fn in jobs.values():  # warm-up: allocator, lazy init, first DataLoader workers
         main_bench.rate(fn, args.warmup)
-    rates: dict[str, list[float]] = {name: [] for name in jobs}
+    # Interleaved, the order reversed every other repetition: drift hits all alike.
+    timed = {name: lambda fn=fn: main_bench.rate(fn, args.steps) for name, fn in jobs.items()}
+    rates = interleaved(timed, args.repeats)
     names = list(jobs)
-    for r in range(args.repeats):  # interleaved, order reversed every other repetition: drift hits all alike
-        for name in names if r % 2 == 0 else names[::-1]:
-            rates[name].append(main_bench.rate(jobs[name], args.steps))
 
     print(f"config: {args.config} {' '.join(args.overrides)}")
     print(f"machine: {machine_summary()}; torch threads {torch.get_num_threads()}; device {device}")
     print(f"batch {cfg.train.batch_size}, encoder {cfg.encoder.name}, {args.steps} calls x {args.repeats} repeats")
     print(f"{'':<36} {'images/s':>10}  range")
     for name, xs in rates.items():
-        print(f"{name:<36} {statistics.median(xs):>10.0f}  [{min(xs):.0f}-{max(xs):.0f}]")
-    pipe = statistics.median(rates[names[1]])
-    step = statistics.median(rates[names[2]])
+        print(f"{name:<36} {median(xs):>10.0f}  [{min(xs):.0f}-{max(xs):.0f}]")
+    pipe = median(rates[names[1]])
+    step = median(rates[names[2]])
     print(f"pipeline / step ratio: {pipe / step:.1f}x (above 1: the pipeline is not what limits training)")
     return 0
 

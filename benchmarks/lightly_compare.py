@@ -13,24 +13,23 @@ images, batch 256, SGD, a 3-layer 512-d projector and a 512-128-512 predictor (l
 lightly's side is its documented recipe: ``SimSiamTransform`` (per-image torchvision transforms on PIL
 images in the DataLoader; set here to 28 px, no blur, no grayscale, our normalisation, like our
 ``small_gray`` preset), ``SimSiamProjectionHead`` / ``SimSiamPredictionHead`` and
-``NegativeCosineSimilarity``. Ours is the image domain's batched views and the core's
-``SiameseNetwork`` / ``SiameseLoss`` in the same bare loop as ``benchmarks/image_pipeline.py``.
+``NegativeCosineSimilarity``. Ours is the image domain's batched views and the ``simsiam`` / ``gsg``
+objectives in the bare loop of ``speed.py`` and ``image_pipeline.py`` (``speedlib.bare_loop``).
 Images per second of whole training steps (data included), medians of interleaved repetitions.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from speedlib.bare_loop import BareLoop
+from speedlib.bench_domains import variant_overrides
+from speedlib.timing import interleaved, median, rate, ratios
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 class LightlySimSiam:
@@ -92,17 +91,16 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from benchmarks.image_pipeline import Bench
-    from gsg_multimodal.cli import machine_summary
     from gsg_multimodal.config import load_config
+    from gsg_multimodal.provenance import machine_summary
 
     common = [f"data.max_train={args.images}", "data.max_test=10", "encoder.width=16", "model.projector_layers=3",
               "model.projector_hidden=512", "model.projector_dim=512", "model.predictor_hidden=128",
               "train.cpu=true"]  # fmt: skip
     config = str(ROOT / "configs" / "fmnist_gsg.yaml")
     ours = {
-        "ours SimSiam (2 views)": Bench(load_config(config, [*common, "objective.gsg=false"]), torch.device("cpu")),
-        "ours GSG (4 views)": Bench(load_config(config, [*common, "objective.gsg=true"]), torch.device("cpu")),
+        label: BareLoop(load_config(config, [*common, *variant_overrides(variant)]), torch.device("cpu"))
+        for label, variant in (("ours SimSiam (2 views)", "simsiam"), ("ours GSG (4 views)", "gsg"))
     }
     simsiam = ours["ours SimSiam (2 views)"]
     images = [simsiam.domain.collate([row])["pixels"][0].numpy() for row in simsiam.data.pretrain]
@@ -112,14 +110,7 @@ def main() -> int:
     batch = simsiam.batch_size
     for fn in jobs.values():
         fn()  # warm-up
-    rates: dict[str, list[float]] = {k: [] for k in jobs}
-    names = list(jobs)
-    for r in range(args.repeats):
-        for name in names if r % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                jobs[name]()
-            rates[name].append(args.steps * batch / (time.perf_counter() - start))
+    rates = interleaved({k: lambda fn=fn: rate(fn, args.steps, batch) for k, fn in jobs.items()}, args.repeats)
 
     import lightly as lightly_pkg
 
@@ -127,9 +118,9 @@ def main() -> int:
     print(f"{args.images} Fashion-MNIST images, batch {batch}, small_cnn width 16, {args.steps} steps x {args.repeats}")
     print(f"{'':<28} {'images/s':>9}  range")
     for name, xs in rates.items():
-        print(f"{name:<28} {statistics.median(xs):>9.0f}  [{min(xs):.0f}-{max(xs):.0f}]")
-    ratio = [a / b for a, b in zip(rates["ours SimSiam (2 views)"], rates["lightly SimSiam (2 views)"], strict=True)]
-    print(f"ours SimSiam / lightly SimSiam: {statistics.median(ratio):.2f}x (median of per-repetition ratios)")
+        print(f"{name:<28} {median(xs):>9.0f}  [{min(xs):.0f}-{max(xs):.0f}]")
+    ratio = ratios(rates["ours SimSiam (2 views)"], rates["lightly SimSiam (2 views)"])
+    print(f"ours SimSiam / lightly SimSiam: {median(ratio):.2f}x (median of per-repetition ratios)")
     return 0
 
 

@@ -11,20 +11,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def machine_summary() -> str:
-    """CPU model, core count, GPU and torch version, in one line."""
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")  # Linux names the CPU model here; platform.processor() is often empty
+def cpu_name() -> str:
+    """The CPU model as Linux names it in ``/proc/cpuinfo`` (``platform.processor()`` is often empty)."""
+    cpuinfo = Path("/proc/cpuinfo")
     models = (
         [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
         if cpuinfo.is_file()
         else []
     )
-    cpu = models[0] if models else cpu
-    return f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+    return models[0] if models else (platform.processor() or platform.machine())
+
+
+def gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+
+
+def machine_summary() -> str:
+    """CPU model, core count, GPU and torch version, in one line."""
+    import torch
+
+    return f"{cpu_name()}, {os.cpu_count()} CPU cores, {gpu_name()}, torch {torch.__version__}"
 
 
 def git_commit() -> str:
