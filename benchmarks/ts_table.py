@@ -1,0 +1,269 @@
+"""The time-series table: every built-in UCR/UEA set x objectives x seeds, SVM protocol, beside TS2Vec's numbers.
+
+    python benchmarks/ts_table.py configs/ts_table.yaml --out runs/ts_table --workers 1
+    python benchmarks/ts_table.py configs/ts_table.yaml --out runs/ts_table --report-only --report docs/x.md
+
+A table file (YAML) names the run config, the seeds, the rows (objective overrides, or ``random`` for the
+encoder before pretraining) and the data sets (overrides each, and the published TS2Vec accuracy with its
+source). Each cell (data set, row, seed) runs in its own process: pretrain (unless ``random``), then
+``gsg evaluate`` (RBF SVM with C by cross-validation on the train split, on max-pooled full-length
+features; kNN and a linear probe beside it). A cell's ``result.json`` is written last, so an interrupted
+table resumes where it stopped; a cell whose resolved config changed is run again. Cells run ``--workers``
+at a time, each with ``OMP_NUM_THREADS`` = cores / workers (on a GPU machine, several share the device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROBES = ("svm", "linear", "knn")
+
+
+def load_table(path: Path) -> dict[str, Any]:
+    import yaml
+
+    table = yaml.safe_load(path.read_text())
+    for key in ("config", "seeds", "rows", "datasets"):
+        if key not in table:
+            raise SystemExit(f"error: table '{path}' has no '{key}' key")
+    return table
+
+
+def cells(table: dict[str, Any]) -> list[tuple[str, str, int]]:
+    return [(ds, row, seed) for ds in table["datasets"] for row in table["rows"] for seed in table["seeds"]]
+
+
+def cell_dir(out: Path, ds: str, row: str, seed: int) -> Path:
+    return out / ds / row / f"s{seed}"
+
+
+def cell_overrides(table: dict[str, Any], ds: str, row: str, seed: int, run: Path) -> list[str]:
+    spec = table["datasets"][ds] or {}
+    row_overrides = [] if table["rows"][row] == "random" else list(table["rows"][row])
+    return [
+        *table.get("overrides", []),
+        f"data.name={ds}",
+        *spec.get("overrides", []),
+        *row_overrides,
+        f"seed={seed}",
+        f"output_dir={run}",
+        "train.progress_bar=false",
+        "train.trackers=[none]",
+    ]
+
+
+def run_cell(spec: dict[str, Any]) -> None:
+    """In a child process: pretrain (or not) and evaluate one cell; write result.json last."""
+    from gsg_multimodal.config import load_config, to_dict
+    from gsg_multimodal.evaluate import evaluate_run
+    from gsg_multimodal.runtime import reset_accelerate
+    from gsg_multimodal.trainer import Trainer
+
+    cfg = load_config(spec["config"], spec["overrides"])
+    run = Path(cfg.output_dir)
+    started = time.time()
+    steps = 0
+    if spec["random"]:
+        import yaml
+
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        train_s = 0.0
+    else:
+        trainer = Trainer(cfg, overwrite=True)
+        try:
+            steps = trainer.train()["steps"]
+        finally:
+            trainer.close()
+            reset_accelerate()
+        train_s = time.time() - started
+    results = evaluate_run(run, random_init=spec["random"])
+    out = {
+        "scores": {p: results[p]["accuracy"] for p in PROBES if p in results},
+        "effective_rank": results.get("collapse", {}).get("effective_rank"),
+        "steps": steps,
+        "train_s": round(train_s, 2),
+        "total_s": round(time.time() - started, 2),
+        "overrides": spec["overrides"],
+    }
+    tmp = run.parent / "result.json.tmp"
+    tmp.write_text(json.dumps(out, indent=2))
+    tmp.replace(run.parent / "result.json")
+
+
+def is_done(out: Path, table: dict[str, Any], cell: tuple[str, str, int]) -> bool:
+    folder = cell_dir(out, *cell)
+    result = folder / "result.json"
+    if not result.is_file():
+        return False
+    return json.loads(result.read_text())["overrides"] == cell_overrides(table, *cell, folder / "run")
+
+
+def run_all(table_path: Path, table: dict[str, Any], out: Path, workers: int, max_cells: int | None) -> None:
+    todo = [c for c in cells(table) if not is_done(out, table, c)]
+    if max_cells is not None:
+        todo = todo[:max_cells]
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+    print(
+        f"{len(cells(table)) - len(todo)} cells done, {len(todo)} to run, {workers} at a time, {threads} thread(s) each"
+    )
+
+    def one(cell: tuple[str, str, int]) -> str:
+        folder = cell_dir(out, *cell)
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "config": str(ROOT / table["config"]),
+            "overrides": cell_overrides(table, *cell, folder / "run"),
+            "random": table["rows"][cell[1]] == "random",
+        }
+        t0 = time.time()
+        with (folder / "log.txt").open("w") as log:
+            code = subprocess.run(
+                [sys.executable, __file__, "--child", json.dumps(spec)], stdout=log, stderr=subprocess.STDOUT, env=env
+            ).returncode
+        state = "ok" if code == 0 else f"FAILED (exit {code}, see {folder / 'log.txt'})"
+        return f"{'/'.join(map(str, cell))}: {state} in {time.time() - t0:.0f} s"
+
+    with ThreadPoolExecutor(workers) as pool:
+        for line in pool.map(one, todo):
+            print(line, flush=True)
+
+
+def collect(out: Path, table: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for ds, row, seed in cells(table):
+        if is_done(out, table, (ds, row, seed)):
+            result = json.loads((cell_dir(out, ds, row, seed) / "result.json").read_text())
+            found.setdefault((ds, row), []).append({"seed": seed, **result})
+    return found
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    mean = 100 * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def report(out: Path, table: dict[str, Any], probe: str) -> str:
+    found = collect(out, table)
+    rows = list(table["rows"])
+    header = ["data set", *rows, "TS2Vec (published)"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    means: dict[str, list[float]] = {r: [] for r in [*rows, "published"]}
+    complete = True
+    for ds, spec in table["datasets"].items():
+        cells_ = []
+        for row in rows:
+            values = [r["scores"][probe] for r in found.get((ds, row), [])]
+            complete &= len(values) == len(table["seeds"])
+            cells_.append(fmt(values) + ("" if len(values) == len(table["seeds"]) else f" ({len(values)} seeds)"))
+            if values:
+                means[row].append(statistics.fmean(values))
+        published = (spec or {}).get("published_ts2vec")
+        cells_.append("n/a" if published is None else f"{100 * published:.1f}")
+        if published is not None:
+            means["published"].append(published)
+        lines.append("| " + " | ".join([ds, *cells_]) + " |")
+    n_sets = len(table["datasets"])
+    mean_cells = [
+        f"**{100 * statistics.fmean(v):.1f}**" + ("" if len(v) == n_sets else f" ({len(v)} sets)") if v else "n/a"
+        for v in (means[r] for r in [*rows, "published"])
+    ]
+    lines.append("| " + " | ".join(["mean", *mean_cells]) + " |")
+    if not complete:
+        lines.append("")
+        lines.append("Some cells are missing (seed counts in brackets); rerun the command to finish them.")
+    return "\n".join(lines)
+
+
+def timing(out: Path, table: dict[str, Any]) -> str:
+    found = collect(out, table)
+    rows = [r for r, spec in table["rows"].items() if spec != "random"]
+    header = ["data set", *[f"{r} (train / total s)" for r in rows]]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(rows) + "|"]
+    for ds in table["datasets"]:
+        cells_ = []
+        for row in rows:
+            rs = found.get((ds, row), [])
+            cells_.append(
+                f"{statistics.median(r['train_s'] for r in rs):.0f} / {statistics.median(r['total_s'] for r in rs):.0f}"
+                if rs
+                else "n/a"
+            )
+        lines.append("| " + " | ".join([ds, *cells_]) + " |")
+    return "\n".join(lines)
+
+
+def write_csv(out: Path, table: dict[str, Any], path: Path) -> None:
+    import csv
+
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["dataset", "row", "seed", *PROBES, "effective_rank", "steps", "train_s", "total_s"])
+        for (ds, row), results in sorted(collect(out, table).items()):
+            for r in sorted(results, key=lambda r: r["seed"]):
+                scores = [r["scores"].get(p) for p in PROBES]
+                w.writerow(
+                    [ds, row, r["seed"], *scores, r.get("effective_rank"), r["steps"], r["train_s"], r["total_s"]]
+                )
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        run_cell(json.loads(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("table", help="a table file, e.g. configs/ts_table.yaml")
+    parser.add_argument("--out", default="runs/ts_table", help="folder of the cells (cached)")
+    parser.add_argument("--workers", type=int, default=1, help="cells at a time")
+    parser.add_argument("--max-cells", type=int, help="run at most this many cells now")
+    parser.add_argument("--report", help="write the markdown tables here (and a CSV beside it)")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from finished cells")
+    args = parser.parse_args()
+    table_path = Path(args.table)
+    table = load_table(table_path)
+    out = Path(args.out)
+    if not args.report_only:
+        run_all(table_path, table, out, max(1, args.workers), args.max_cells)
+    from gsg_multimodal.provenance import git_commit, machine_summary
+
+    text = "\n\n".join(
+        [
+            f"Command: `python benchmarks/ts_table.py {args.table} --out {args.out}`; table file `{args.table}`; "
+            f"seeds {table['seeds']}; commit {git_commit()}; machine: {machine_summary()}; "
+            f"written {time.strftime('%Y-%m-%d %H:%M %Z')}.",
+            "**SVM accuracy (%)**, mean ± sample std over seeds:",
+            report(out, table, "svm"),
+            "**Linear probe accuracy (%)**:",
+            report(out, table, "linear"),
+            "**Wall time per run (median over seeds)**:",
+            timing(out, table),
+        ]
+    )
+    print(text)
+    if args.report:
+        path = Path(args.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+        write_csv(out, table, path.with_suffix(".csv"))
+        print(f"\nwritten to {path} and {path.with_suffix('.csv')}")
+
+
+if __name__ == "__main__":
+    main()
