@@ -173,6 +173,6 @@ def test_a_new_objective_is_one_class_and_one_registry_entry(tmp_path: Path) -> 
         assert rows[-1]["toy_metric"] == rows[-1]["step"] and rows[-1]["loss"] >= 0
         assert (tmp_path / "run" / "encoder" / "model.safetensors").is_file()
     finally:
-        from gsg_multimodal import objectives
+        from gsg_multimodal.objectives import base
 
-        objectives._REGISTRY.pop("toy-centroid", None)
+        base._REGISTRY.pop("toy-centroid", None)

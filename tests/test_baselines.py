@@ -75,8 +75,10 @@ def test_the_removed_gsg_switch_names_its_replacement() -> None:
 
 
 def test_an_unknown_objective_lists_the_registered_ones() -> None:
-    with pytest.raises(UserError, match="choose from simsiam, gsg, .*byol, byol-gsg, simclr, supervised"):
+    with pytest.raises(UserError, match="unknown objective.method 'simsiam-gsg'; choose from ") as err:
         load_config(CONFIG, ["objective.method=simsiam-gsg"])
+    listed = str(err.value).split("choose from ")[1].split(", ")
+    assert {"simsiam", "gsg", "byol", "byol-gsg", "simclr", "supervised", "ts2vec", "gsg-temporal"} <= set(listed)
 
 
 @pytest.mark.slow
