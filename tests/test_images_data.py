@@ -29,6 +29,7 @@ def domain(**data_kwargs: object) -> ImageDomain:
 def test_fashion_mnist_is_read_from_the_debian_files() -> None:
     d = domain(name="fashion_mnist", max_train=300)
     splits = d.load_data()
+    d.bind(splits.info)
     assert len(splits.pretrain) == len(splits.train) == 300 and len(splits.test) == 10_000  # the full test split
     assert splits.label_names[0] == "T-shirt/top" and splits.label_names[9] == "Ankle boot"
     assert splits.info["channels"] == 1 and (splits.info["height"], splits.info["width"]) == (28, 28)
@@ -84,6 +85,7 @@ def test_image_folder_through_datasets(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "imgs", {"train": [("RGB", (12, 10))] * 6, "test": [("RGB", (12, 10))] * 4})
     d = domain(path=str(root))
     splits = d.load_data()
+    d.bind(splits.info)
     assert (len(splits.train), len(splits.test)) == (6, 4) and splits.label_names == ["cat", "dog"]
     assert (splits.info["channels"], splits.info["height"], splits.info["width"]) == (3, 10, 12)
     batch = d.collate([splits.train[i] for i in range(6)])

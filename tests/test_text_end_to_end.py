@@ -73,7 +73,7 @@ def test_a_pretrained_encoder_trains_with_its_dropout_on(tmp_path: Path) -> None
     trainer = Trainer(load_config(CONFIG, [*TINY_TEXT, *extra]))
     modes: list[bool] = []
     trainer.step_callbacks.append(
-        lambda tr: modes.extend(m.training for net in (tr.model, tr.target) for m in net.modules())
+        lambda tr: modes.extend(m.training for net in (tr.model, tr.objective.target) for m in net.modules())
     )
     try:
         trainer.train()
