@@ -215,8 +215,8 @@ def test_views_on_the_gpu_with_a_gpu_generator() -> None:
     [
         ("length", 1),
         ("max_train_length", 1),
-            ("crop_min_length", 0),
-            ("overlap_min_length", 0),
+        ("crop_min_length", 0),
+        ("overlap_min_length", 0),
         ("crop_scale", (0.0, 1.0)),
         ("crop_scale", (0.8, 0.5)),
         ("crop_scale", (0.5, 1.5)),
