@@ -38,10 +38,26 @@ KILL_ENV = "GSG_KILL_AT"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
+class SimulatedKill(BaseException):
+    """Raised instead of SIGKILL when ``SIMULATE_KILL`` is set: lets tests kill a run many times in one process."""
+
+
+SIMULATE_KILL = False
+
+
 def kill_point(point: str, step: int) -> None:
-    """SIGKILL this process if ``GSG_KILL_AT`` names this point and step (a test hook; off by default)."""
+    """SIGKILL this process if ``GSG_KILL_AT`` names this point and step (a test hook; off by default).
+
+    Points: ``step`` (after an optimizer step and its metric row), ``knn`` (after an epoch's kNN row),
+    ``saving`` (checkpoint files written to the temp folder, no trainer state yet), ``sealed`` (manifest
+    written, not yet renamed), ``between-renames`` (a re-saved step: old copy moved aside, new one not yet
+    in place), ``published`` (renamed, not yet pruned), ``export`` (final checkpoint done, encoder not yet
+    written), ``overwrite`` (old run renamed aside, not yet deleted; step 0).
+    """
     wanted = os.environ.get(KILL_ENV)
     if wanted and wanted == f"{point}:{step}":
+        if SIMULATE_KILL:
+            raise SimulatedKill(f"{point}:{step}")
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -119,12 +135,14 @@ def prune(root: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def recover_partial(run_dir: str | Path) -> list[str]:
+def recover_partial(run_dir: str | Path, keep: int | None = None) -> list[str]:
     """Tidy the leftovers of interrupted saves, never losing a complete copy; returns what was done.
 
     - ``.old-step-N`` without ``step-N`` (killed between the two renames of a re-save): renamed back.
     - ``.tmp-step-N`` that is sealed (its manifest verifies) and has no ``step-N``: renamed into place.
     - everything else (unsealed temp folders, copies that also exist published): deleted.
+
+    With ``keep``, the pruning that the interrupted save would have done is done too.
     """
     root = checkpoint_root(run_dir)
     notes: list[str] = []
@@ -140,6 +158,8 @@ def recover_partial(run_dir: str | Path) -> list[str]:
             notes.append(f"completed the interrupted save of {final.name}")
         else:
             shutil.rmtree(leftover, ignore_errors=True)
+    if notes and keep is not None:
+        prune(root, keep)
     return notes
 
 

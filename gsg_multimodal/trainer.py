@@ -125,7 +125,7 @@ class Trainer:
                 raise UserError(f"--resume: '{run_dir}' holds no run; start it without --resume")
             check_resume_config(run_dir, self.cfg)
             if acc.is_main_process:
-                for note in checkpoints.recover_partial(run_dir):
+                for note in checkpoints.recover_partial(run_dir, self.cfg.train.keep_checkpoints):
                     print(f"--resume: {note}")
             acc.wait_for_everyone()
             self.run_id = checkpoints.read_run_id(run_dir)
@@ -320,7 +320,7 @@ class Trainer:
             os.replace(tmp, self.run_dir / "config.yaml")
             if self.resume_from is None and not (self.run_dir / checkpoints.RUN_FILE).is_file() and self.run_id:
                 checkpoints.write_run_id(self.run_dir, self.run_id)
-            checkpoints.recover_partial(self.run_dir)
+            checkpoints.recover_partial(self.run_dir, self.cfg.train.keep_checkpoints)
         self.accelerator.wait_for_everyone()
 
     def train(self) -> dict[str, Any]:
