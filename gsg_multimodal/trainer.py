@@ -252,14 +252,14 @@ class Trainer:
                     bad += (~torch.isfinite(b)).any()
         flags = acc.gather(torch.stack([bad.float(), biggest]).unsqueeze(0)).amax(0)
         if flags[0] > 0 or flags[1] > EXPLODED:
-            state = "NaN or infinite" if flags[0] > 0 else f"exploded (|w| up to {float(flags[1]):.1e})"
+            state = "became NaN or infinite" if flags[0] > 0 else f"exploded (|w| up to {float(flags[1]):.1e})"
             kept = (
                 f"the last good checkpoint '{self.last_checkpoint}' is kept"
                 if self.last_checkpoint is not None
-                else "no checkpoint had been written"
+                else "the run has no checkpoint"
             )
             raise UserError(
-                f"the weights became {state} by step {self.step} while the loss was finite; no {what} was written "
+                f"the weights {state} by step {self.step} while the loss was finite; this {what} was not written "
                 f"and {kept}. Lower optim.lr (now {self.cfg.optim.lr:g}) or set optim.grad_clip"
             )
 

@@ -42,6 +42,14 @@ def checkpoint_steps(run: Path) -> list[int]:
     return sorted(int(p.name.split("-")[1]) for p in root.glob("step-*")) if root.is_dir() else []
 
 
+def one_line_error_of(capsys: pytest.CaptureFixture) -> str:
+    """The one ``error:`` line a failed command printed (and no traceback)."""
+    err = capsys.readouterr().err.strip()
+    lines = [x for x in err.splitlines() if x.startswith("error:") or "Traceback" in x]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err[-2000:]
+    return lines[0]
+
+
 def fresh_process() -> None:
     """What a new process would start with: no Accelerate singletons left over from a killed run."""
     from accelerate.state import AcceleratorState, GradientState, PartialState

@@ -111,7 +111,8 @@ def test_exploding_weights_are_never_published_nor_exported(
     if named:  # the message's claim is true: that checkpoint exists, intact, with sane weights
         assert checkpoints.verify(Path(named.group(1))) is None
     else:
-        assert "no checkpoint had been written" in line and checkpoint_steps(run) == []
+        assert "no checkpoint had been written" in line or "the run has no checkpoint" in line
+        assert not checkpoint_steps(run)
 
 
 # ---------------------------------------------------------------- item 3: never start over silently
