@@ -142,30 +142,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         raise UserError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    from .trainer import check_output_dir
+
     base = load_config(args.config, args.overrides)  # validates once, before any training
     root = Path(args.out or Path("runs") / "compare" / Path(args.config).stem)
+    check_output_dir(root)
     user_keys = set(_flat_keys(parse_overrides(args.overrides)))
-    rows, wall = {}, {}
-    started = time.time()
+    # Every variant's run is checked before any training: one that cannot be reused stops the command at once.
+    plan = []
     for name in names:
         run_dir = root / name
         overrides = [o for o in VARIANTS[name].overrides if o.split("=")[0] not in user_keys]
         overrides += [*args.overrides, f"output_dir={run_dir}"]
-        load_config(args.config, overrides)
-        if not (run_dir / "encoder" / "config.json").is_file():
-            flag = (
-                "--resume"
-                if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("step-*"))
-                else "--overwrite"
-            )
-            cmd = [sys.executable, "-m", "gsg_multimodal", "pretrain", args.config, *overrides, flag]
+        plan.append((name, run_dir, overrides, _compare_action(run_dir, load_config(args.config, overrides))))
+    rows, wall = {}, {}
+    started = time.time()
+    for name, run_dir, overrides, action in plan:
+        if action != "reuse":
+            cmd = [sys.executable, "-m", "gsg_multimodal", "pretrain", args.config, *overrides, *action.split()]
             print(f"== {name}: {' '.join(cmd[3:])}", flush=True)
             t0 = time.time()
             if subprocess.run(cmd).returncode != 0:
                 raise UserError(f"pretraining variant '{name}' failed (see above); fix it and rerun 'gsg compare'")
             wall[name] = time.time() - t0
         else:
-            print(f"== {name}: already pretrained in {run_dir}, reusing it", flush=True)
+            print(f"== {name}: reusing the finished run in {run_dir} (its resolved config equals this one)", flush=True)
         rows[name] = evaluate_run(run_dir)
     if not args.no_random:
         initial = evaluate_run(root / names[0], random_init=True)
@@ -188,6 +189,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     (root / "compare.md").write_text(text)
     print(f"\n{text}\n(written to {root / 'compare.md'})")
     return 0
+
+
+def _compare_action(run_dir: Path, wanted: object) -> str:
+    """What compare does with a variant's folder: "" (train it), "--resume", or "reuse" (finished, same config).
+
+    A run is reused or resumed only when its resolved config equals the one asked for, by
+    ``config.config_differences`` (the rule resume uses); for reuse the evaluation settings must be equal
+    too, since evaluation reads them from the run. Anything else is refused, naming the differences.
+    """
+    from .config import TRAINING_NEUTRAL, build_config, config_differences, read_yaml
+    from .trainer import holds_run
+
+    if not holds_run(run_dir):
+        return ""
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"'{run_dir}' holds part of a run but no config.yaml; pass --out <new folder> or remove it")
+    try:
+        saved = build_config(read_yaml(run_dir / "config.yaml"))
+    except UserError as exc:
+        raise UserError(f"cannot reuse '{run_dir}': its config.yaml is not valid now ({exc}); pass --out") from None
+    finished = (run_dir / "encoder" / "config.json").is_file()
+    ignore = tuple(k for k in TRAINING_NEUTRAL if k != "eval.") if finished else TRAINING_NEUTRAL
+    differ = config_differences(saved, wanted, ignore)
+    if differ:
+        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(differ.items())[:4])
+        more = f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+        raise UserError(
+            f"'{run_dir}' holds a run of a different config ({shown}{more}); compare reuses only a run of the "
+            f"same config. Pass --out <new folder> for this comparison (nothing was trained)"
+        )
+    return "reuse" if finished else "--resume"
 
 
 def _flat_keys(tree: dict, prefix: str = "") -> list[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +19,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import UserError
+
+
+def _require(ok: bool, key: str, value: Any, rule: str, fix: str = "") -> None:
+    """One clear line for a value of the right type but outside its range."""
+    if not ok:
+        raise UserError(f"config key '{key}' {rule} (got {value!r})" + (f"; {fix}" if fix else ""))
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
 
 
 @dataclass
@@ -29,6 +41,10 @@ class ModelConfig:
     predictor_hidden: int = 512
     predictor: bool = True  # False: p = z (the paper's no-predictor ablation)
     fixed_predictor_lr: bool = True  # SimSiam: the predictor's lr is not decayed
+
+    def __post_init__(self) -> None:
+        for key in ("projector_hidden", "projector_dim", "projector_layers", "predictor_hidden"):
+            _require(getattr(self, key) >= 1, f"model.{key}", getattr(self, key), "must be at least 1")
 
 
 @dataclass
@@ -50,6 +66,8 @@ class ObjectiveConfig:
         get_objective(self.method)  # a clear error naming the registered objectives
         if self.temperature <= 0:
             raise UserError(f"objective.temperature must be positive, got {self.temperature}")
+        _require(0.0 <= self.momentum <= 1.0, "objective.momentum", self.momentum, "must lie in [0, 1] (an EMA rate)")
+        _require(0.0 <= self.ts2vec_alpha <= 1.0, "objective.ts2vec_alpha", self.ts2vec_alpha, "must lie in [0, 1]")
 
 
 @dataclass
@@ -62,6 +80,16 @@ class OptimConfig:
     warmup_fraction: float = 0.0  # linear warmup over this fraction of the run's optimiser steps
     schedule: Literal["cosine", "constant"] = "cosine"
     grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        _require(_positive(self.lr), "optim.lr", self.lr, "must be a positive finite number", "for example 0.05")
+        _require(0 <= self.weight_decay < math.inf, "optim.weight_decay", self.weight_decay, "must be 0 or more")
+        _require(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must lie in [0, 1)")
+        _require(all(0 <= b < 1 for b in self.betas), "optim.betas", self.betas, "must both lie in [0, 1)")
+        _require(0 <= self.warmup_fraction <= 1, "optim.warmup_fraction", self.warmup_fraction,
+                 "must lie in [0, 1] (a fraction of the run's optimiser steps)")  # fmt: skip
+        if self.grad_clip is not None:
+            _require(_positive(self.grad_clip), "optim.grad_clip", self.grad_clip, "must be positive, or null for none")
 
 
 @dataclass
@@ -83,6 +111,21 @@ class TrainConfig:
     max_steps: int | None = None  # stop early after this many optimizer steps (tests, smoke runs)
     compile: bool = False  # torch.compile the siamese network (measure before relying on it)
 
+    def __post_init__(self) -> None:
+        if self.steps is None:
+            _require(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1",
+                     "a run of no steps would export an untrained encoder")  # fmt: skip
+        else:
+            _require(self.steps >= 1, "train.steps", self.steps, "must be at least 1 (or null to count epochs)")
+        if self.max_steps is not None:
+            _require(self.max_steps >= 1, "train.max_steps", self.max_steps, "must be at least 1 (or null)")
+        _require(self.batch_size >= 2, "train.batch_size", self.batch_size,
+                 "must be at least 2 (BatchNorm and GSG pairing need two samples)")  # fmt: skip
+        for key in ("grad_accum", "log_every", "keep_checkpoints"):
+            _require(getattr(self, key) >= 1, f"train.{key}", getattr(self, key), "must be at least 1")
+        for key in ("num_workers", "checkpoint_every"):
+            _require(getattr(self, key) >= 0, f"train.{key}", getattr(self, key), "must be 0 or more")
+
 
 @dataclass
 class MonitorConfig:
@@ -95,6 +138,14 @@ class MonitorConfig:
     collapse_fraction: float = 0.2
     collapse_patience: int = 200
 
+    def __post_init__(self) -> None:
+        _require(self.knn_every >= 0, "monitor.knn_every", self.knn_every, "must be 0 (off) or more")
+        _require(self.knn_k >= 1, "monitor.knn_k", self.knn_k, "must be at least 1")
+        _require(_positive(self.knn_temperature), "monitor.knn_temperature", self.knn_temperature, "must be positive")
+        _require(0 <= self.collapse_fraction < math.inf, "monitor.collapse_fraction", self.collapse_fraction,
+                 "must be 0 or more")  # fmt: skip
+        _require(self.collapse_patience >= 1, "monitor.collapse_patience", self.collapse_patience, "must be at least 1")
+
 
 @dataclass
 class EvalConfig:
@@ -104,6 +155,19 @@ class EvalConfig:
     svm_c: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4])
     cv_folds: int = 5
     batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        _require(len(self.knn_k) > 0 and all(k >= 1 for k in self.knn_k), "eval.knn_k", self.knn_k,
+                 "must be a non-empty list of neighbour counts of at least 1")  # fmt: skip
+        _require(_positive(self.knn_temperature), "eval.knn_temperature", self.knn_temperature, "must be positive")
+        for key in ("logreg_c", "svm_c"):
+            values = getattr(self, key)
+            _require(len(values) > 0 and all(_positive(c) for c in values), f"eval.{key}", values,
+                     "must be a non-empty list of positive regularisation strengths")  # fmt: skip
+        _require(self.cv_folds >= 2, "eval.cv_folds", self.cv_folds,
+                 "must be at least 2: the probes choose their regularisation by cross-validation, which needs "
+                 "one fold to fit and another to score")  # fmt: skip
+        _require(self.batch_size >= 1, "eval.batch_size", self.batch_size, "must be at least 1")
 
 
 @dataclass
@@ -120,6 +184,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.seed < 2**32, "seed", self.seed, "must lie in [0, 2**32 - 1] (NumPy's seed range)")
+        _require(self.output_dir.strip() != "", "output_dir", self.output_dir, "must name a folder")
 
 
 DOMAIN_SECTIONS = ("data", "views", "encoder")
@@ -197,16 +265,34 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        number = _number(value)  # 1e3 or 1.0e+3: a whole number written as a float
+        if number is not None and math.isfinite(number) and number.is_integer():
+            return int(number)
         raise bad
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        number = _number(value)
+        if number is not None:
+            return number
         raise bad
     if tp is str:
         if isinstance(value, str):
             return value
         raise bad
     return value
+
+
+# YAML 1.1 reads `1e-3` and `5E4` (no dot, or no sign in the exponent) as strings: accept the forms people type.
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value.strip())
+    return None
 
 
 def build_dataclass(cls: type, values: dict | None, prefix: str = "") -> Any:
@@ -363,7 +449,5 @@ def config_differences(
     """
     a, b = flatten(to_dict(old)), flatten(to_dict(new))
     return {
-        k: (a.get(k), b.get(k))
-        for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k) and not k.startswith(ignore)
+        k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and not k.startswith(ignore)
     }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,8 @@ class MetricsLog:
 
     On resume the files are cut back to the checkpoint's step, so the history matches the
     restored state exactly (rows logged after the last checkpoint are dropped, then redone).
+    The cut files are written beside the old ones and renamed over them: a kill at any moment
+    leaves either the old history or the new one, never half of it.
     """
 
     def __init__(self, run_dir: str | Path, resume_step: int | None = None) -> None:
@@ -37,11 +41,12 @@ class MetricsLog:
         self.csv = Path(run_dir) / "metrics.csv"
         rows = self.read(run_dir) if resume_step is not None else []
         rows = [r for r in rows if r.get("step", 0) <= (resume_step or 0)]
-        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        with self.csv.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        _replace(self.csv, table.getvalue())  # the CSV first: the JSONL is the history read back on resume
+        _replace(self.jsonl, "".join(json.dumps(r) + "\n" for r in rows))
 
     @staticmethod
     def read(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -61,3 +66,12 @@ class MetricsLog:
             fh.write(json.dumps(row) + "\n")
         with self.csv.open("a", newline="") as fh:
             csv.DictWriter(fh, COLUMNS, extrasaction="ignore").writerow(row)
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -27,13 +28,40 @@ from .objectives import build_objective
 from .report import write_run_report
 from .runtime import load_bound, make_accelerator
 
+# Parameters beyond this size are not trained weights but an update that ran away (e.g. optim.lr=1e30 makes
+# every weight about 1e29 after one step while the loss, a cosine, stays finite).
+EXPLODED = 1e8
+
+
+def check_output_dir(run_dir: Path) -> None:
+    """Refuse an output folder that cannot be used, before any work: a file, under a file, or not writable."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"output_dir '{run_dir}' is a file, not a folder; set output_dir=<a folder>")
+    ancestor = run_dir
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"output_dir '{run_dir}' cannot be created: '{ancestor}' is a file; set output_dir=<a folder>")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"output_dir '{run_dir}' is not writable (no write permission on '{ancestor}'); "
+                        "set output_dir=<a folder you can write to>")  # fmt: skip
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds (part of) a run: its config, checkpoints, metrics or encoder."""
+    names = ("config.yaml", "checkpoints", "metrics.jsonl", "encoder", checkpoints.RUN_FILE)
+    return run_dir.is_dir() and any((run_dir / n).exists() for n in names)
+
 
 def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
     from .config import build_config, read_yaml
 
     saved_file = run_dir / "config.yaml"
     if not saved_file.is_file():
-        return
+        raise UserError(
+            f"--resume: '{run_dir}' has no config.yaml, so it cannot be checked to be the same run; "
+            "pass --overwrite to start it again, or set output_dir=<new folder>"
+        )
     saved_raw = read_yaml(saved_file)
     if saved_raw.get("domain") != cfg.domain:
         raise UserError(
@@ -50,14 +78,34 @@ def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
         )
 
 
+def accumulation_scale(batch_index: int, batches: int, grad_accum: int) -> float:
+    """Factor on a batch's loss so that each accumulation group's gradient is the mean over its batches.
+
+    ``accelerator.backward`` divides every loss by ``grad_accum``; Accelerate also steps at the end of
+    the loader, so an epoch's last group may hold fewer batches (k) and would get a gradient k/grad_accum
+    too small. Its losses are scaled by grad_accum/k; every full group is left as it is (factor 1).
+    """
+    if grad_accum <= 1:
+        return 1.0
+    start = (batch_index // grad_accum) * grad_accum
+    size = min(grad_accum, batches - start)
+    return 1.0 if size >= grad_accum else grad_accum / size
+
+
 class Trainer:
     """Pretrains the domain's encoder with the configured objective (``objectives.py``), one path for all."""
 
     def __init__(self, cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg.output_dir)
-        self.resume_from = self._prepare_run_dir(resume, overwrite)
+        check_output_dir(self.run_dir)
+        if resume and overwrite:
+            raise UserError("--resume and --overwrite contradict each other; pass one of them")
         self.accelerator = make_accelerator(cfg, self.run_dir, with_trackers=True)
+        self.run_id: str | None = None
+        self.last_checkpoint: Path | None = None  # the newest complete checkpoint of this run
+        self.resume_from = self._prepare_run_dir(resume, overwrite)
+        self.last_checkpoint = self.resume_from
         from accelerate.utils import set_seed
 
         set_seed(cfg.seed, deterministic=cfg.train.deterministic)
@@ -69,20 +117,47 @@ class Trainer:
     # ------------------------------------------------------------------ setup
 
     def _prepare_run_dir(self, resume: bool, overwrite: bool) -> Path | None:
-        existing = checkpoints.latest_checkpoint(self.run_dir) if self.run_dir.exists() else None
-        has_run = (self.run_dir / "config.yaml").is_file()
+        """Decide where the run starts; on the main process, tidy or replace what is there (nothing else writes)."""
+        acc, run_dir = self.accelerator, self.run_dir
+        has_run = holds_run(run_dir)
         if resume:
-            if existing is None and not has_run:
-                raise UserError(f"--resume: '{self.run_dir}' holds no run; start it without --resume")
-            check_resume_config(self.run_dir, self.cfg)
-            if existing is None:  # stopped before its first checkpoint: nothing to lose, start over
-                print(f"--resume: '{self.run_dir}' has no checkpoint yet; starting from the beginning")
-            return existing
+            if not has_run:
+                raise UserError(f"--resume: '{run_dir}' holds no run; start it without --resume")
+            check_resume_config(run_dir, self.cfg)
+            if acc.is_main_process:
+                for note in checkpoints.recover_partial(run_dir, self.cfg.train.keep_checkpoints):
+                    print(f"--resume: {note}")
+            acc.wait_for_everyone()
+            self.run_id = checkpoints.read_run_id(run_dir)
+            point = checkpoints.find_resume_point(run_dir, self.run_id, acc.num_processes)
+            if point.path is not None and point.skipped:
+                acc.print(f"--resume: skipped damaged {'; '.join(point.skipped)}; resuming from {point.path.name}")
+            if point.path is None:
+                if (run_dir / "encoder").exists():
+                    raise UserError(
+                        f"--resume: '{run_dir}' has an exported encoder but no checkpoint to continue from; "
+                        "nothing was changed. Pass --overwrite to train it again"
+                    )
+                # Stopped before its first checkpoint: nothing is lost by starting over.
+                acc.print(f"--resume: '{run_dir}' has no checkpoint yet; starting from the beginning")
+            return point.path
         if has_run and not overwrite:
             raise UserError(
-                f"output_dir '{self.run_dir}' already holds a run; pass --resume to continue it, "
+                f"output_dir '{run_dir}' already holds a run; pass --resume to continue it, "
                 "--overwrite to replace it, or set output_dir=<new folder>"
             )
+        if acc.is_main_process:
+            for stale in run_dir.parent.glob(f".{run_dir.name}.replaced-*"):  # an overwrite killed while deleting
+                shutil.rmtree(stale, ignore_errors=True)
+            if has_run:
+                # One rename takes the whole old run away (checkpoints, metrics, encoder), so none of it can
+                # mix with the new run; then it is deleted.
+                aside = checkpoints.move_aside(run_dir)
+                checkpoints.kill_point("overwrite", 0)
+                shutil.rmtree(aside, ignore_errors=True)
+                print(f"--overwrite: replaced the run that was in '{run_dir}'")
+        acc.wait_for_everyone()
+        self.run_id = checkpoints.new_run_id()  # only the main process writes it (run.json, checkpoints)
         return None
 
     @property
@@ -116,6 +191,7 @@ class Trainer:
         if cfg.train.sync_batchnorm and acc.num_processes > 1 and acc.device.type == "cuda":
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         extra_state = self.objective.attach(model, acc.device)  # e.g. BYOL's EMA target
+        self.extra_state = list(extra_state)
         groups = self.objective.parameter_groups(model)
         if cfg.train.compile:
             # Compiles in place: parameters and state-dict keys stay those of the plain model,
@@ -161,8 +237,35 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
+    def _check_weights(self, what: str) -> None:
+        """Refuse to publish non-finite or exploded weights (one pass over the tensors, one device sync)."""
+        acc = self.accelerator
+        modules = [acc.unwrap_model(self.model), *self.extra_state]
+        bad = torch.zeros((), device=acc.device)
+        biggest = torch.zeros((), device=acc.device)
+        for module in modules:
+            for p in module.parameters():
+                bad += (~torch.isfinite(p.detach())).any()
+                biggest = torch.maximum(biggest, p.detach().abs().amax().float().nan_to_num(0.0, 0.0, 0.0))
+            for b in module.buffers():
+                if b.is_floating_point():
+                    bad += (~torch.isfinite(b)).any()
+        flags = acc.gather(torch.stack([bad.float(), biggest]).unsqueeze(0)).amax(0)
+        if flags[0] > 0 or flags[1] > EXPLODED:
+            state = "became NaN or infinite" if flags[0] > 0 else f"exploded (|w| up to {float(flags[1]):.1e})"
+            kept = (
+                f"the last good checkpoint '{self.last_checkpoint}' is kept"
+                if self.last_checkpoint is not None
+                else "the run has no checkpoint"
+            )
+            raise UserError(
+                f"the weights {state} by step {self.step} while the loss was finite; this {what} was not written "
+                f"and {kept}. Lower optim.lr (now {self.cfg.optim.lr:g}) or set optim.grad_clip"
+            )
+
     def _save_checkpoint(self) -> None:
         acc = self.accelerator
+        self._check_weights("checkpoint")
         tmp = checkpoints.temp_dir(self.run_dir, self.step)
         acc.save_state(str(tmp), safe_serialization=True)
         tmp.mkdir(parents=True, exist_ok=True)
@@ -171,7 +274,9 @@ class Trainer:
             tmp / f"generators_{acc.process_index}.pt",
         )
         acc.wait_for_everyone()
+        final = checkpoints.final_dir(self.run_dir, self.step)
         if acc.is_main_process:
+            checkpoints.kill_point("saving", self.step)
             state = {
                 "step": self.step,
                 "epoch": self.epoch,
@@ -179,14 +284,17 @@ class Trainer:
                 "domain": self.cfg.domain,
                 "info": self.data.info,
                 "num_processes": acc.num_processes,
+                "run_id": self.run_id,
             }
             (tmp / checkpoints.STATE_FILE).write_text(json.dumps(state, indent=2))
-            checkpoints.publish(tmp, checkpoints.final_dir(self.run_dir, self.step), self.cfg.train.keep_checkpoints)
+            checkpoints.publish(tmp, final, self.cfg.train.keep_checkpoints)
+        self.last_checkpoint = final
         acc.wait_for_everyone()
 
     def _load_checkpoint(self, path: Path) -> None:
         acc = self.accelerator
         state = checkpoints.read_state(path)
+        assert state is not None  # find_resume_point only returns checkpoints that verify
         if state["domain"] != self.cfg.domain or state["info"] != self.data.info:
             raise UserError(
                 f"checkpoint '{path}' was made for domain {state['domain']!r} with data {state['info']}, "
@@ -194,11 +302,10 @@ class Trainer:
             )
         acc.load_state(str(path))
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        gen_file = path / f"generators_{acc.process_index}.pt"
-        if gen_file.is_file():
-            gens = torch.load(gen_file, weights_only=True)
-            self.aug_rng.set_state(gens["aug"])
-            self.pair_rng.set_state(gens["pair"])
+        # Required by the manifest check: a checkpoint without them is skipped, never resumed inexactly.
+        gens = torch.load(path / f"generators_{acc.process_index}.pt", weights_only=True)
+        self.aug_rng.set_state(gens["aug"])
+        self.pair_rng.set_state(gens["pair"])
         acc.print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})")
 
     # ------------------------------------------------------------------ loop
@@ -211,7 +318,9 @@ class Trainer:
             tmp = self.run_dir / "config.yaml.tmp"  # written whole, then renamed: never half a config
             tmp.write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
             os.replace(tmp, self.run_dir / "config.yaml")
-            checkpoints.remove_partial(self.run_dir)
+            if self.resume_from is None and not (self.run_dir / checkpoints.RUN_FILE).is_file() and self.run_id:
+                checkpoints.write_run_id(self.run_dir, self.run_id)
+            checkpoints.recover_partial(self.run_dir, self.cfg.train.keep_checkpoints)
         self.accelerator.wait_for_everyone()
 
     def train(self) -> dict[str, Any]:
@@ -244,6 +353,7 @@ class Trainer:
         )
         started, last_step, last_time = time.time(), self.step, time.time()
         samples_per_step = cfg.train.batch_size * cfg.train.grad_accum * acc.num_processes
+        every = cfg.train.checkpoint_every
         stop = self.step >= max_steps
         while self.epoch < self.epochs and not stop:
             self.loader.set_epoch(self.epoch)
@@ -273,8 +383,12 @@ class Trainer:
                     last_step, last_time = self.step, now
                     self._log(row, log)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", z_std=f"{row['z_std']:.4f}")
-                every = cfg.train.checkpoint_every
+                checkpoints.kill_point("step", self.step)
                 stop = self.step >= max_steps
+                if self.batch_in_epoch >= len(self.loader):
+                    # The epoch's last step: its checkpoint is written below, after the epoch's bookkeeping
+                    # (epoch count, kNN row), so each step is saved once and holds every row logged up to it.
+                    continue  # the loader ends here by itself
                 if (every and self.step % every == 0) or stop:
                     self._check_health(monitor)
                     self._save_checkpoint()
@@ -286,13 +400,15 @@ class Trainer:
             self.batch_in_epoch = 0
             if cfg.monitor.knn_every and self.data.labelled and self.epoch % cfg.monitor.knn_every == 0:
                 self._log({"step": self.step, "epoch": self.epoch, "knn_acc": self.knn_monitor()}, log)
-            if not cfg.train.checkpoint_every or self.epoch == self.epochs:
+                checkpoints.kill_point("knn", self.step)
+            if not every or self.step % every == 0 or stop or self.epoch == self.epochs:
                 self._check_health(monitor)
                 self._save_checkpoint()
         bar.close()
         finished = self.epoch >= self.epochs or self.step >= self.total_steps
         summary = {"steps": self.step, "epochs_done": self.epoch, "finished": finished, "wall_s": time.time() - started}
         if finished:
+            checkpoints.kill_point("export", self.step)
             self.export()
         return summary
 
@@ -310,9 +426,14 @@ class Trainer:
         flags = acc.gather(torch.stack([monitor.first_bad_step, monitor.low_streak]).unsqueeze(0)).amax(0)
         bad, streak = int(flags[0]), int(flags[1])
         if bad > 0:
+            kept = (
+                f"the last good checkpoint '{self.last_checkpoint}' is kept"
+                if self.last_checkpoint is not None
+                else "no checkpoint had been written"
+            )
             raise UserError(
-                f"the loss became NaN or infinite at step {bad}; the last good checkpoint is kept in "
-                f"'{checkpoints.checkpoint_root(self.run_dir)}'. Lower optim.lr or check the data for NaN/inf values"
+                f"the loss became NaN or infinite at step {bad}; nothing after it was saved and {kept}. "
+                "Lower optim.lr or check the data for NaN/inf values"
             )
         if mon.collapse_action != "off" and streak >= mon.collapse_patience and not self.collapse_reported:
             message = (
@@ -329,12 +450,14 @@ class Trainer:
         with acc.accumulate(self.model):
             views = self.objective.views(self.domain, batch, self.aug_rng)
             out = self.objective.compute(self.model, views, batch, self.pair_rng, acc.autocast)
-            acc.backward(out.loss)
+            scale = accumulation_scale(self.batch_in_epoch, len(self.loader), cfg.train.grad_accum)
+            acc.backward(out.loss if scale == 1.0 else out.loss * scale)
             if acc.sync_gradients and cfg.optim.grad_clip:
                 acc.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        if acc.sync_gradients:
+        # fp16: an update skipped by the gradient scaler (inf gradients) moves neither the schedule nor the EMA.
+        if acc.sync_gradients and not acc.optimizer_step_was_skipped:
             self.scheduler.step()
             self.objective.after_step(acc.unwrap_model(self.model), self.step, self.total_steps)
         monitor.add(out.loss.detach(), out.watched, out.pairing_counts, self.step + 1)
@@ -367,6 +490,7 @@ class Trainer:
 
         acc = self.accelerator
         path = self.run_dir / "encoder"
+        self._check_weights("encoder")
         if acc.is_main_process:
             meta = {
                 "domain": self.cfg.domain,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import random
+import os
 import shutil
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from gsg_multimodal import checkpoints
 from gsg_multimodal.cli import main
 
 from .conftest import ROOT, TINY
@@ -41,46 +42,89 @@ def checkpoint_steps(run: Path) -> list[int]:
     return sorted(int(p.name.split("-")[1]) for p in root.glob("step-*")) if root.is_dir() else []
 
 
-def wait_for(predicate, proc: subprocess.Popen, timeout: float = 120.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return False
+def one_line_error_of(capsys: pytest.CaptureFixture) -> str:
+    """The one ``error:`` line a failed command printed (and no traceback)."""
+    err = capsys.readouterr().err.strip()
+    lines = [x for x in err.splitlines() if x.startswith("error:") or "Traceback" in x]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err[-2000:]
+    return lines[0]
+
+
+def fresh_process() -> None:
+    """What a new process would start with: no Accelerate singletons left over from a killed run."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    PartialState._reset_state()
+    GradientState._reset_state()
+
+
+def killed_at(monkeypatch: pytest.MonkeyPatch, point: str, args: list[str]) -> None:
+    """Run ``gsg pretrain args`` and kill it at ``point`` (``name:step``), as SIGKILL would, in this process."""
+    monkeypatch.setenv(checkpoints.KILL_ENV, point)
+    monkeypatch.setattr(checkpoints, "SIMULATE_KILL", True)
+    with pytest.raises(checkpoints.SimulatedKill):
+        main(["pretrain", *args])
+    monkeypatch.delenv(checkpoints.KILL_ENV)
+    fresh_process()
+
+
+def full_history(run: Path) -> list[dict]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in ("time_s", "samples_per_s")} for r in rows]
+
+
+# 5 steps per epoch, 30 steps; a checkpoint after every step, a kNN row every 2 epochs (steps 10, 20, 30):
+# every epoch end is also a step checkpoint, the case that used to log a kNN row twice.
+KILLS = ["step:3", "saving:6", "sealed:9", "knn:10", "published:20", "export:30"]
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_is_bit_exact(tmp_path: Path) -> None:
+def test_kill_at_chosen_points_then_resume_is_bit_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed at six chosen moments (mid-step, inside checkpoint writes, after a kNN row, before the export),
+    resumed each time: the same weights and the same metric files (kNN rows included) as an uninterrupted run."""
+    exact = [CONFIG, *EXACT, "monitor.knn_every=2"]
     reference, run = tmp_path / "reference", tmp_path / "killed"
-    assert main(["pretrain", CONFIG, *EXACT, f"output_dir={reference}"]) == 0
-
-    rng = random.Random(0)
-    cmd = [sys.executable, "-m", "gsg_multimodal", "pretrain", CONFIG, *EXACT, f"output_dir={run}"]
-    kills, mid_write = 0, 0
-    for attempt in range(10):
-        before = max(checkpoint_steps(run), default=0)
-        proc = subprocess.Popen([*cmd, "--resume"] if attempt else cmd, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-        if attempt < 5:
-            if attempt % 2 == 0:  # the moment a checkpoint is being written
-                hit = wait_for(lambda: any((run / "checkpoints").glob(".tmp-step-*")), proc)
-                mid_write += hit
-            else:  # a random moment once this process has made progress
-                wait_for(lambda b=before: max(checkpoint_steps(run), default=0) > b, proc)
-                time.sleep(rng.uniform(0.0, 0.4))
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-                kills += 1
-                continue
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-2000:]
-        break
-    assert kills >= 4 and mid_write >= 2, (kills, mid_write)
+    assert main(["pretrain", *exact, f"output_dir={reference}"]) == 0
+    fresh_process()
+    for i, point in enumerate(KILLS):
+        killed_at(monkeypatch, point, [*exact, f"output_dir={run}", *(["--resume"] if i else [])])
+    assert not (run / "encoder").exists()  # killed before the export: not finished
+    assert main(["pretrain", *exact, f"output_dir={run}", "--resume"]) == 0
     assert_same_weights(reference, run)
-    assert history(run) == history(reference)  # every step logged once, with the same values
+    assert full_history(run) == full_history(reference)  # every row once, kNN rows included
+    assert (run / "metrics.csv").read_text().count("\n") == (reference / "metrics.csv").read_text().count("\n")
     assert not list((run / "checkpoints").glob(".*"))  # no leftovers of interrupted writes
+    assert checkpoint_steps(run) == [29, 30]
+
+
+@pytest.mark.slow
+def test_real_sigkill_between_sealing_and_renaming_the_final_checkpoint(tmp_path: Path) -> None:
+    """A real SIGKILL (GSG_KILL_AT in a child process) after the final checkpoint is sealed, before its rename:
+    the next start finishes the rename; nothing is lost and the run ends as an uninterrupted one."""
+    reference, run = tmp_path / "reference", tmp_path / "killed"
+    assert main(["pretrain", CONFIG, *EXACT, f"output_dir={reference}", "train.max_steps=12"]) == 0
+    fresh_process()
+    cmd = [
+        sys.executable,
+        "-m",
+        "gsg_multimodal",
+        "pretrain",
+        CONFIG,
+        *EXACT,
+        f"output_dir={run}",
+        "train.max_steps=12",
+    ]
+    env = {**os.environ, checkpoints.KILL_ENV: "sealed:12", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (run / "checkpoints" / ".tmp-step-000000012").is_dir() and checkpoint_steps(run) == [10, 11]
+    assert main(["pretrain", CONFIG, *EXACT, f"output_dir={run}", "train.max_steps=12", "--resume"]) == 0
+    assert checkpoint_steps(run) == [11, 12]
+    name = "checkpoints/step-000000012/model.safetensors"
+    wa, wb = load_file(str(reference / name)), load_file(str(run / name))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert full_history(run) == full_history(reference)
 
 
 @pytest.mark.slow
