@@ -42,7 +42,8 @@ def load_table(path: Path) -> dict[str, Any]:
 
 
 def cells(table: dict[str, Any]) -> list[tuple[str, str, int]]:
-    return [(ds, row, seed) for ds in table["datasets"] for row in table["rows"] for seed in table["seeds"]]
+    """Seed by seed, so that a table cut short holds whole seeds."""
+    return [(ds, row, seed) for seed in table["seeds"] for ds in table["datasets"] for row in table["rows"]]
 
 
 def cell_dir(out: Path, ds: str, row: str, seed: int) -> Path:
@@ -111,7 +112,7 @@ def is_done(out: Path, table: dict[str, Any], cell: tuple[str, str, int]) -> boo
     return json.loads(result.read_text())["overrides"] == cell_overrides(table, *cell, folder / "run")
 
 
-def run_all(table_path: Path, table: dict[str, Any], out: Path, workers: int, max_cells: int | None) -> None:
+def run_all(table: dict[str, Any], out: Path, workers: int, max_cells: int | None, deadline: float | None) -> None:
     todo = [c for c in cells(table) if not is_done(out, table, c)]
     if max_cells is not None:
         todo = todo[:max_cells]
@@ -121,7 +122,11 @@ def run_all(table_path: Path, table: dict[str, Any], out: Path, workers: int, ma
         f"{len(cells(table)) - len(todo)} cells done, {len(todo)} to run, {workers} at a time, {threads} thread(s) each"
     )
 
+    stop_at = None if deadline is None else time.time() + deadline
+
     def one(cell: tuple[str, str, int]) -> str:
+        if stop_at is not None and time.time() > stop_at:
+            return f"{'/'.join(map(str, cell))}: not started (past --deadline; rerun to continue)"
         folder = cell_dir(out, *cell)
         folder.mkdir(parents=True, exist_ok=True)
         spec = {
@@ -233,6 +238,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/ts_table", help="folder of the cells (cached)")
     parser.add_argument("--workers", type=int, default=1, help="cells at a time")
     parser.add_argument("--max-cells", type=int, help="run at most this many cells now")
+    parser.add_argument("--deadline", type=float, help="start no cell after this many seconds (rerun to continue)")
     parser.add_argument("--report", help="write the markdown tables here (and a CSV beside it)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from finished cells")
     args = parser.parse_args()
@@ -240,7 +246,7 @@ def main() -> None:
     table = load_table(table_path)
     out = Path(args.out)
     if not args.report_only:
-        run_all(table_path, table, out, max(1, args.workers), args.max_cells)
+        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline)
     from gsg_multimodal.provenance import git_commit, machine_summary
 
     text = "\n\n".join(
