@@ -28,7 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
 
     e = sub.add_parser("evaluate", help="kNN / linear probe / RBF SVM on a run's frozen encoder")
-    e.add_argument("run_dir", help="the output_dir of a finished 'gsg pretrain'")
+    e.add_argument("run_dir", help="the output_dir of a finished 'gsg pretrain' (or of 'gsg export' from a checkpoint)")
+    e.add_argument(
+        "overrides",
+        nargs="*",
+        help="key=value overrides of the run's config: eval.* settings, or other data to score the frozen encoder "
+        "on (transfer), e.g. data.name=GunPoint -> eval_data.name-GunPoint.json",
+    )
     e.add_argument(
         "--random-init",
         action="store_true",
@@ -45,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-random", action="store_true", help="skip the row of the encoder before pretraining")
     c.add_argument("--no-floor", action="store_true", help="skip the domain's hand-crafted baseline row")
     c.add_argument("--out", help="folder for the variants' runs (default: runs/compare/<config name>)")
+
+    x = sub.add_parser(
+        "export", help="export the encoder of any checkpoint of a run (finished, stopped by max_steps, or crashed)"
+    )
+    x.add_argument("run_dir", help="the output_dir of a 'gsg pretrain' run with checkpoints")
+    x.add_argument("--checkpoint", help="a checkpoints/step-N folder (default: the newest intact one)")
+    x.add_argument(
+        "--out", help="export folder (default: <run>/encoder for the newest checkpoint, else <run>/encoder-step-N)"
+    )
+    x.add_argument(
+        "--push-to-hub", metavar="REPO_ID", help="also upload the export to the Hugging Face hub (needs a token)"
+    )
 
     sub.add_parser("domains", help="list registered domains and their built-in data sets")
 
@@ -70,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {
             "pretrain": cmd_pretrain,
             "evaluate": cmd_evaluate,
+            "export": cmd_export,
             "compare": cmd_compare,
             "domains": cmd_domains,
             "views": cmd_views,
@@ -113,18 +132,43 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_floor, evaluate_run
+    from .evaluate import evaluate_floor, evaluate_run, evaluate_transfer, is_transfer, load_run_config, override_slug
     from .probes import format_table
 
     if args.floor:
+        if args.overrides:
+            raise UserError("--floor evaluates the run's own data; drop the key=value overrides")
         results = evaluate_floor(args.run_dir)
         if results is None:
             raise UserError("this run's domain has no hand-crafted baseline; drop --floor")
         print(format_table({results.get("name", "floor"): results}))
         return 0
-    results = evaluate_run(args.run_dir, random_init=args.random_init)
+    if args.overrides:
+        target = load_run_config(args.run_dir, args.overrides)
+        if is_transfer(args.run_dir, target):
+            if args.random_init:
+                raise UserError("--random-init with other data: evaluate a run of that data with --random-init instead")
+            slug = override_slug([o for o in args.overrides if o.startswith(("data.", "views.", "domain="))])
+            out = Path(args.run_dir) / f"eval_{slug}.json"
+            results = evaluate_transfer(args.run_dir, target, out, log_as=f"transfer/{slug}")
+            if results:
+                print(format_table({f"{args.run_dir} -> {' '.join(args.overrides)}": results}))
+                print(f"(written to {out})")
+            return 0
+    results = evaluate_run(args.run_dir, random_init=args.random_init, overrides=args.overrides)
     if results:
         print(format_table({results["encoder"] if args.random_init else args.run_dir: results}))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint, push_to_hub, read_encoder_config
+
+    path = export_checkpoint(args.run_dir, args.checkpoint, args.out)
+    config = read_encoder_config(path)
+    print(f"encoder of step {config.get('steps')} ({config['domain']}, {config['out_dim']}-d) -> {path}")
+    if args.push_to_hub:
+        print(f"pushed to {push_to_hub(path, args.push_to_hub)}")
     return 0
 
 

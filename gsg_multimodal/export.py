@@ -3,8 +3,14 @@
 Layout of an export folder::
 
     encoder/
-      model.safetensors   # the encoder's state dict
-      config.json         # domain, encoder/data/views config, data info, out_dim
+      model.safetensors   # the encoder's state dict (less any weights a domain file below already holds)
+      config.json         # domain, encoder/data/views config, data info, out_dim, shared_weights
+      README.md           # the model card: data, objective, recipe, probe scores once evaluated
+      ...                 # a domain's own format, e.g. text: hf/ (save_pretrained + sentence-transformers)
+
+Load one with ``gsg_multimodal.load_encoder(folder)`` (the bare encoder) or
+``GSGEncoder.from_pretrained(folder or hub id)`` (the same encoder wrapped for the Hugging Face hub:
+``save_pretrained``, ``push_to_hub``). ``export_checkpoint`` makes one from any training checkpoint.
 """
 
 from __future__ import annotations
@@ -18,35 +24,76 @@ from typing import Any
 from .errors import UserError
 
 FORMAT = "gsg-multimodal-encoder"
-VERSION = 1
+VERSION = 2  # 2: weights a domain file already holds are stored once ("shared_weights")
+CARD = "README.md"
 
 
 def save_encoder(
-    encoder: Any, path: str | Path, meta: dict[str, Any], extras: Callable[[Any, Path], None] | None = None
+    encoder: Any,
+    path: str | Path,
+    meta: dict[str, Any],
+    extras: Callable[[Any, Path], dict[str, str] | None] | None = None,
+    run_dir: str | Path | None = None,
 ) -> Path:
     """Write ``encoder``'s weights and ``meta`` (domain, configs, info) to ``path`` atomically.
 
     ``extras(encoder, folder)`` may add files (a domain's own format) before the folder is published.
+    It may return ``{file: prefix}`` for safetensors files it wrote that hold encoder weights (its key
+    ``k`` being our ``prefix + k``): those weights are then left out of ``model.safetensors`` when they
+    are bit-identical, so no weight is stored twice, and ``load_encoder`` reads them back from there.
+    The model card (``README.md``) is written from ``meta`` and, when ``run_dir`` (default: the folder
+    above ``path`` if it holds a run's ``config.yaml``) is given, its recipe and evaluation scores.
     """
     from safetensors.torch import save_file
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    _rmtree(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    save_file(state, str(tmp / "model.safetensors"))
+    shared = (extras(encoder, tmp) if extras is not None else None) or {}
+    shared_records = []
+    for file, prefix in shared.items():
+        kept = _drop_stored_elsewhere(state, tmp / file, prefix)
+        if kept:
+            shared_records.append({"file": file, "prefix": prefix, "keys": len(kept)})
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     config = {"format": FORMAT, "version": VERSION, "out_dim": int(encoder.out_dim), **meta}
+    if shared_records:
+        config["shared_weights"] = shared_records
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
-    if extras is not None:
-        extras(encoder, tmp)
+    if run_dir is None and (path.parent / "config.yaml").is_file():
+        run_dir = path.parent
+    write_model_card(tmp, config, run_dir)
     if path.exists():
         old = path.with_name(path.name + ".old")
+        _rmtree(old)
         os.replace(path, old)
         os.replace(tmp, path)
         _rmtree(old)
     else:
         os.replace(tmp, path)
     return path
+
+
+def _drop_stored_elsewhere(state: dict[str, Any], file: Path, prefix: str) -> list[str]:
+    """Remove from ``state`` the tensors ``file`` holds bit for bit (as ``prefix + key``); the keys removed."""
+    import torch
+    from safetensors import safe_open
+
+    if not file.is_file():
+        return []
+    dropped = []
+    with safe_open(str(file), "pt") as fh:
+        for key in fh.keys():  # noqa: SIM118 -- a safetensors handle is not iterable
+            ours = prefix + key
+            if ours in state:
+                theirs = fh.get_tensor(key)
+                if theirs.dtype == state[ours].dtype and torch.equal(theirs, state[ours]):
+                    dropped.append(ours)
+    for key in dropped:
+        del state[key]
+    return dropped
 
 
 def _rmtree(path: Path) -> None:
@@ -92,17 +139,34 @@ def export_domain(config: dict[str, Any]) -> Any:
     return domain
 
 
+def load_state(config: dict[str, Any], map_location: str = "cpu") -> dict[str, Any]:
+    """The encoder's whole state dict: ``model.safetensors`` plus any weights kept in a domain file."""
+    from safetensors.torch import load_file
+
+    folder = Path(config["_path"])
+    state = load_file(str(folder / "model.safetensors"), device=map_location)
+    for record in config.get("shared_weights", []):
+        file = folder / record["file"]
+        if not file.is_file():
+            raise UserError(
+                f"'{folder}' lacks {record['file']}, which holds part of its weights; copy the whole folder"
+            )
+        extra = load_file(str(file), device=map_location)
+        state.update({record["prefix"] + k: v for k, v in extra.items()})
+    return state
+
+
 def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
     """Rebuild an exported encoder from its folder (or a run directory) and load its weights.
 
     Needs only the domain plug-in that built it, not the training code. The returned
     module is in eval mode and carries the export's description as ``gsg_config``.
     """
-    from safetensors.torch import load_file
-
     config = read_encoder_config(path)
     encoder = export_domain(config).encoder()
-    state = load_file(str(Path(config["_path"]) / "model.safetensors"), device=map_location)
+    state = load_state(config, map_location)
+    expected = set(encoder.state_dict())
+    state = {k: v for k, v in state.items() if k in expected or not config.get("shared_weights")}
     try:
         encoder.load_state_dict(state)
     except RuntimeError as exc:
@@ -112,3 +176,237 @@ def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
         ) from None
     encoder.gsg_config = config
     return encoder.eval()
+
+
+# ---------------------------------------------------------------- from a checkpoint
+
+
+def encoder_meta(cfg: Any, info: Any, steps: int) -> dict[str, Any]:
+    """What an export's config.json says about the run that made it (the trainer's export writes the same)."""
+    from .config import to_dict
+
+    return {
+        "domain": cfg.domain,
+        "info": info,
+        "encoder": to_dict(cfg.encoder),
+        "data": to_dict(cfg.data),
+        "views": to_dict(cfg.views),
+        "objective": to_dict(cfg.objective),
+        "steps": steps,
+    }
+
+
+def export_checkpoint(run_dir: str | Path, checkpoint: str | Path | None = None, out: str | Path | None = None) -> Path:
+    """Export the encoder held by a training checkpoint (the newest intact one by default).
+
+    Works for any checkpoint: a finished run, one stopped by ``train.max_steps``, or one that crashed.
+    Needs the run's ``config.yaml`` and the checkpoint's ``model.safetensors`` (the whole siamese
+    network; its ``encoder.*`` weights are the encoder) and ``trainer_state.json`` (domain, data info).
+    ``out`` defaults to ``<run>/encoder`` for the newest checkpoint, else ``<run>/encoder-step-N``.
+    """
+    from safetensors.torch import load_file
+
+    from .checkpoints import MANIFEST, latest_checkpoint, read_state, verify
+    from .config import build_config, read_yaml
+    from .runtime import build_domain
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"'{run_dir}' is not a run directory (no config.yaml); pass the output_dir of 'gsg pretrain'")
+    cfg = build_config(read_yaml(run_dir / "config.yaml"))
+    latest = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        if latest is None:
+            raise UserError(
+                f"'{run_dir}' holds no intact checkpoint under checkpoints/; train it first (gsg pretrain) "
+                "or name one with --checkpoint"
+            )
+        checkpoint = latest
+    checkpoint = Path(checkpoint)
+    problem = verify(checkpoint) if (checkpoint / MANIFEST).is_file() else None
+    state_info = read_state(checkpoint)
+    weights = checkpoint / "model.safetensors"
+    if problem or state_info is None or not weights.is_file():
+        why = problem or ("no readable trainer_state.json" if state_info is None else "no model.safetensors")
+        raise UserError(f"cannot export from checkpoint '{checkpoint}': {why}; pick another with --checkpoint")
+    if state_info.get("domain") != cfg.domain:
+        raise UserError(
+            f"checkpoint '{checkpoint}' was made for domain {state_info.get('domain')!r}, not the run's {cfg.domain!r}"
+        )
+    domain = build_domain(cfg)
+    domain.bind(state_info["info"])
+    encoder = domain.encoder()
+    full = load_file(str(weights))
+    state = {k[len("encoder.") :]: v for k, v in full.items() if k.startswith("encoder.")}
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise UserError(f"the encoder weights in '{weights}' do not fit the run's encoder ({first})") from None
+    if out is None:
+        same = latest is not None and checkpoint.resolve() == latest.resolve()
+        out = run_dir / ("encoder" if same else f"encoder-step-{state_info['step']}")
+    meta = encoder_meta(cfg, state_info["info"], state_info["step"])
+    meta["checkpoint"] = str(checkpoint)
+    return save_encoder(encoder.eval(), out, meta, extras=domain.export_extras, run_dir=run_dir)
+
+
+# ---------------------------------------------------------------- the model card
+
+
+def write_model_card(folder: str | Path, config: dict[str, Any], run_dir: str | Path | None = None) -> Path:
+    """``README.md`` of an export: front matter for the hub, then data, objective, recipe and scores."""
+    import yaml
+
+    folder = Path(folder)
+    objective = config.get("objective", {})
+    method = objective.get("method", "?")
+    domain = config.get("domain", "?")
+    data_name = config.get("data", {}).get("name") or config.get("data", {}).get("path") or "?"
+    front = {
+        "library_name": "gsg-multimodal",
+        "pipeline_tag": "feature-extraction",
+        "tags": sorted({"gsg-multimodal", "self-supervised", "model_hub_mixin", str(domain), str(method)}),
+    }
+    run_cfg: dict[str, Any] = {}
+    scores: dict[str, dict[str, Any]] = {}
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        if (run_dir / "config.yaml").is_file():
+            run_cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        for name, label in (("eval.json", "this encoder"), ("eval_random.json", "same encoder before pretraining"),
+                            ("eval_floor.json", "hand-crafted floor")):  # fmt: skip
+            if (run_dir / name).is_file():
+                try:
+                    scores[label] = json.loads((run_dir / name).read_text())
+                except json.JSONDecodeError:
+                    continue
+    lines = [
+        "---",
+        yaml.safe_dump(front, sort_keys=False).strip(),
+        "---",
+        "",
+        f"# {domain} encoder pretrained with {method} (gsg-multimodal)",
+        "",
+        f"A frozen-feature encoder ({config.get('out_dim', '?')}-d output) pretrained without labels by "
+        f"gsg-multimodal with the `{method}` objective.",
+        "",
+        "## Data",
+        "",
+        f"- domain: `{domain}`; data set: `{data_name}`",
+        f"- data as seen by the encoder: `{json.dumps(config.get('info'))}`",
+        "",
+        "## Objective",
+        "",
+        *(f"- `objective.{k}`: `{v}`" for k, v in objective.items()),
+        "",
+        "## Recipe",
+        "",
+        f"- optimiser steps: {config.get('steps', '?')}"
+        + (f" (from `{config['checkpoint']}`)" if "checkpoint" in config else ""),
+        f"- encoder: `{json.dumps(config.get('encoder'))}`",
+        f"- views: `{json.dumps(config.get('views'))}`",
+    ]
+    for section in ("seed", "model", "optim", "train"):
+        if section in run_cfg:
+            lines.append(f"- {section}: `{json.dumps(run_cfg[section])}`")
+    lines += ["", "## Evaluation", ""]
+    if scores:
+        lines += ["Frozen features; hyper-parameters by cross-validation on the train split; test-split scores.", ""]
+        lines += ["| encoder | kNN acc | linear acc | SVM acc |", "| --- | ---: | ---: | ---: |"]
+        for label, result in scores.items():
+            cells = [_score(result, probe) for probe in ("knn", "linear", "svm")]
+            lines.append(f"| {label} | {' | '.join(cells)} |")
+    else:
+        lines.append("Not evaluated yet: run `gsg evaluate <run>` and the scores appear here.")
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from gsg_multimodal import GSGEncoder, load_encoder",
+        "",
+        'encoder = GSGEncoder.from_pretrained("<this folder or hub id>")  # nn.Module, eval mode',
+        'bare = load_encoder("<this folder>")                             # the same encoder, unwrapped',
+        "```",
+        "",
+    ]
+    out = folder / CARD
+    out.write_text("\n".join(lines))
+    return out
+
+
+def _score(result: dict[str, Any], probe: str) -> str:
+    value = result.get(probe)
+    if isinstance(value, dict):
+        value = value.get("accuracy")
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
+
+
+def update_model_card(run_dir: str | Path) -> None:
+    """Rewrite ``<run>/encoder/README.md`` (after an evaluation) when the run has an export."""
+    folder = Path(run_dir) / "encoder"
+    if (folder / "config.json").is_file():
+        config = json.loads((folder / "config.json").read_text())
+        write_model_card(folder, config, run_dir)
+
+
+# ---------------------------------------------------------------- the Hugging Face hub
+
+import torch  # noqa: E402 -- below the light helpers on purpose: they are what most importers want
+from huggingface_hub import PyTorchModelHubMixin  # noqa: E402
+
+
+class GSGEncoder(
+    torch.nn.Module,
+    PyTorchModelHubMixin,
+    library_name="gsg-multimodal",
+    pipeline_tag="feature-extraction",
+    tags=["gsg-multimodal", "self-supervised"],
+):
+    """An exported encoder as the hub expects it: ``from_pretrained``, ``save_pretrained``, ``push_to_hub``.
+
+    ``GSGEncoder.from_pretrained(folder or hub id)`` reads any export (``gsg export``, or a run's
+    ``encoder/``); ``forward`` is the wrapped encoder's (``.encoder``, what ``load_encoder`` returns).
+    """
+
+    def __init__(self, config: dict, encoder: torch.nn.Module | None = None) -> None:
+        super().__init__()
+        config = {k: v for k, v in config.items() if k != "_path"}
+        if encoder is None:
+            encoder = export_domain({**config, "_path": "<config>"}).encoder()
+        self.encoder = encoder
+        self.gsg_config = config
+        self.out_dim = int(encoder.out_dim)
+
+    def forward(self, x: Any) -> Any:
+        return self.encoder(x)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", **kwargs: Any) -> GSGEncoder:
+        folder = model_id
+        if not Path(model_id).is_dir():
+            from huggingface_hub import snapshot_download
+
+            hub_args = ("revision", "cache_dir", "force_download", "local_files_only", "token")
+            folder = snapshot_download(repo_id=model_id, **{k: kwargs[k] for k in hub_args if k in kwargs})
+        encoder = load_encoder(folder, map_location=map_location)
+        return cls(encoder.gsg_config, encoder=encoder).eval()
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        skip = ("format", "version", "out_dim", "shared_weights")
+        config = {k: v for k, v in self.gsg_config.items() if k not in skip}
+        domain = export_domain({**self.gsg_config, "_path": str(save_directory)})
+        save_encoder(self.encoder, save_directory, config, extras=domain.export_extras)
+
+
+def push_to_hub(path: str | Path, repo_id: str, private: bool = True) -> str:
+    """Upload an export folder to the hub as ``repo_id``; needs a token (``hf auth login`` or ``HF_TOKEN``)."""
+    from huggingface_hub import HfApi, get_token
+
+    config = read_encoder_config(path)
+    if not get_token():
+        raise UserError("no Hugging Face token: run 'hf auth login' or set HF_TOKEN, then push again")
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    return str(api.upload_folder(repo_id=repo_id, folder_path=config["_path"]))

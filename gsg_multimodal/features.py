@@ -17,16 +17,23 @@ if TYPE_CHECKING:
 
 @torch.no_grad()
 def encode_split(
-    encoder: torch.nn.Module, dataset: Any, domain: Domain, accelerator: Accelerator, batch_size: int
+    encoder: torch.nn.Module,
+    dataset: Any,
+    domain: Domain,
+    accelerator: Accelerator,
+    batch_size: int,
+    progress: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features and labels of every row of ``dataset``, gathered from all processes, on every process.
 
     Rows go through the domain's deterministic ``eval_input`` in a sharded loader (no shuffling, no
     dropped rows); ``gather_for_metrics`` drops the duplicates that pad an uneven last batch, so each
     row appears exactly once and every process computes the same probe result. The encoder runs in
-    eval mode and is handed back in the mode it came in.
+    eval mode and is handed back in the mode it came in. ``progress``: the label of a progress bar
+    (main process only, and only on a terminal: quiet in logs and CI).
     """
     from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
 
     loader = accelerator.prepare_data_loader(
         DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=domain.collate)
@@ -34,7 +41,15 @@ def encode_split(
     was_training = encoder.training
     encoder.eval()
     feats, labels = [], []
-    for batch in loader:
+    bar = tqdm(
+        loader,
+        desc=progress,
+        unit="batch",
+        leave=False,
+        dynamic_ncols=True,
+        disable=True if progress is None or not accelerator.is_local_main_process else None,  # None: TTY only
+    )
+    for batch in bar:
         with accelerator.autocast():
             f = encoder(domain.eval_input(batch)).float()
         f, y = accelerator.gather_for_metrics((f.contiguous(), batch["label"]))

@@ -36,9 +36,7 @@ def make_accelerator(cfg: RunConfig, run_dir: Path, with_trackers: bool) -> Any:
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
-    precision = cfg.train.mixed_precision
-    if precision == "fp16" and not torch.cuda.is_available():
-        precision = "no"  # fp16 autocast needs a GPU; on CPU run in full precision
+    precision = resolve_precision(cfg.train.mixed_precision)
     trackers = []
     if with_trackers:
         for name in cfg.train.trackers:
@@ -58,6 +56,36 @@ def make_accelerator(cfg: RunConfig, run_dir: Path, with_trackers: bool) -> Any:
     )
     check_really_distributed(accelerator)
     return accelerator
+
+
+def _config_default_precision() -> Any:
+    import dataclasses
+
+    from .config import TrainConfig
+
+    return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == "mixed_precision")
+
+
+def resolve_precision(configured: str | None) -> str | None:
+    """The ``mixed_precision`` to hand to ``Accelerator``; ``None`` lets the launcher decide.
+
+    The launcher's choice (``accelerate launch --mixed_precision``, ``accelerate config``; both reach the
+    process as ``ACCELERATE_MIXED_PRECISION``) wins unless the run's config sets the key itself. A value
+    equal to the config's dataclass default counts as "not set": until ``train.mixed_precision`` defaults
+    to ``None`` that is ``"no"``, so only ``fp16``/``bf16`` in a config override the launcher.
+    fp16 autocast needs a GPU: on a machine without CUDA it falls back to full precision.
+    """
+    if configured is None or configured == _config_default_precision():
+        configured = None
+        launcher = os.environ.get("ACCELERATE_MIXED_PRECISION")
+        if launcher is None:
+            return "no"  # nothing chosen anywhere: full precision (Accelerate's own default)
+        precision = launcher.lower()
+    else:
+        precision = configured
+    if precision == "fp16" and not torch.cuda.is_available():
+        return "no"  # fp16 autocast needs a GPU; on CPU run in full precision
+    return precision if configured is not None else None  # None: Accelerate reads the launcher's value itself
 
 
 def check_really_distributed(accelerator: Any) -> None:

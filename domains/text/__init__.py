@@ -9,7 +9,7 @@ from gsg_multimodal.domain import DataSplits, Domain
 
 from .augment import TextViewsConfig, collate_text, eval_view, make_views, seed_dropout
 from .data import BUILTIN_DATASETS, TextDataConfig, load_text
-from .encoders import TextEncoderConfig, build_text_encoder, export_hf, load_tokenizer
+from .encoders import TextEncoderConfig, build_text_encoder, export_hf, load_tokenizer, resolve_source
 
 
 class TextDomain(Domain[TextDataConfig, TextViewsConfig, TextEncoderConfig]):
@@ -61,8 +61,11 @@ class TextDomain(Domain[TextDataConfig, TextViewsConfig, TextEncoderConfig]):
             return "random init"
         return f"{self.encoder_cfg.display_name()} as shipped"
 
-    def export_extras(self, encoder: Any, folder: Path) -> None:
-        export_hf(encoder, folder, self.views_cfg.max_length)
+    def export_extras(self, encoder: Any, folder: Path) -> dict[str, str]:
+        cfg = self.encoder_cfg
+        source = resolve_source(cfg.model) if cfg.name == "pretrained" else None
+        pooler_source = source if source is not None and Path(source).is_dir() else None  # a hub name: fresh init
+        return export_hf(encoder, folder, self.views_cfg.max_length, pooler_source)
 
     def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
         from .floor import tfidf_floor

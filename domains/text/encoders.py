@@ -166,11 +166,18 @@ def build_text_encoder(cfg: TextEncoderConfig, tokenizer: Any) -> TextEncoder:
     return TextEncoder(model, cfg.pooling, tokenizer)
 
 
-def export_hf(encoder: TextEncoder, folder: Path, max_length: int) -> Path:
+def export_hf(encoder: TextEncoder, folder: Path, max_length: int, pooler_source: str | None = None) -> dict[str, str]:
     """``folder/hf``: ``save_pretrained`` model + tokenizer, plus the sentence-transformers module files.
 
     ``SentenceTransformer(folder/hf)`` then gives the same embeddings as this encoder: Transformer
     -> Pooling with our pooling mode, no Normalize module (our features are not normalised either).
+
+    Our encoder has no pooler (it pools token states itself), but ``AutoModel.from_pretrained`` builds
+    one and reports its weights as missing and "newly initialized". So the folder also holds pooler
+    weights that nothing here trains or uses: the ones shipped with ``pooler_source`` (a pretrained
+    model folder) when it has them, else the architecture's own initialisation. Returns
+    ``{file: prefix}``: the encoder's weights stored in that file under ``prefix`` (for
+    ``save_encoder``, which then keeps them only once).
     """
     from transformers.utils import logging as hf_logging
 
@@ -183,6 +190,7 @@ def export_hf(encoder: TextEncoder, folder: Path, max_length: int) -> Path:
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+    _add_unused_pooler(encoder.model, out, pooler_source)
     if encoder.tokenizer is not None:
         encoder.tokenizer.save_pretrained(out)
     modules = [
@@ -201,4 +209,30 @@ def export_hf(encoder: TextEncoder, folder: Path, max_length: int) -> Path:
         "include_prompt": True,
     }
     (out / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2))
-    return out
+    weights = out / "model.safetensors"
+    return {"hf/model.safetensors": "model."} if weights.is_file() else {}
+
+
+def _add_unused_pooler(model: nn.Module, out: Path, pooler_source: str | None) -> None:
+    """Put pooler weights into ``out/model.safetensors`` when the architecture builds a pooler we left out."""
+    import inspect
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    weights = out / "model.safetensors"
+    if getattr(model, "pooler", False) is not None or not weights.is_file():
+        return  # the model has its own pooler (saved with it), or its class has none
+    if "add_pooling_layer" not in inspect.signature(type(model).__init__).parameters:
+        return
+    pooler: dict[str, torch.Tensor] = {}
+    source = Path(pooler_source) / "model.safetensors" if pooler_source else None
+    if source is not None and source.is_file():
+        with safe_open(str(source), "pt") as fh:
+            pooler = {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("pooler.")}  # noqa: SIM118
+    if not pooler:
+        fresh = type(model)(model.config, add_pooling_layer=True)  # the architecture's own init, never trained
+        pooler = {f"pooler.{k}": v for k, v in fresh.pooler.state_dict().items()}
+    state = load_file(str(weights))
+    state.update({k: v.contiguous() for k, v in pooler.items()})
+    save_file(state, str(weights), metadata={"format": "pt"})
