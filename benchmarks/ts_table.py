@@ -117,7 +117,8 @@ def run_all(table: dict[str, Any], out: Path, workers: int, max_cells: int | Non
     if max_cells is not None:
         todo = todo[:max_cells]
     threads = max(1, (os.cpu_count() or 1) // workers)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": path}
     print(
         f"{len(cells(table)) - len(todo)} cells done, {len(todo)} to run, {workers} at a time, {threads} thread(s) each"
     )

@@ -98,7 +98,7 @@ class TrainConfig:
     steps: int | None = None  # the budget in optimiser steps (wins over epochs); schedules scale with it
     batch_size: int = 64  # per process
     grad_accum: int = 1
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None  # None: accelerate launch / config decide
     cpu: bool = False  # force CPU even when an accelerator exists
     num_workers: int = 0
     sync_batchnorm: bool = True  # only matters with several processes

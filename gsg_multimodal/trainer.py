@@ -337,6 +337,11 @@ class Trainer:
                     k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(to_dict(cfg)).items()
                 },
             )
+        if "auto" in cfg.train.trackers and not acc.log_with:
+            acc.print(
+                "TensorBoard is not installed, so this run logs to metrics.jsonl/metrics.csv only; "
+                "pip install 'gsg-multimodal[tensorboard]' (or set train.trackers=[none] to silence this)"
+            )
         z_ref = 1.0 / math.sqrt(self.objective.watched_dim)
         monitor = StepMonitor(acc.device, collapse_below=cfg.monitor.collapse_fraction * z_ref)
         self.collapse_reported = False
