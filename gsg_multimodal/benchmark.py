@@ -8,6 +8,7 @@ Accelerate state, as a new process would.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -36,6 +37,7 @@ class Benchmark:
         self.suite, self.suite_path = load_suite(suite_arg)
         self.out = Path(out or Path("runs") / "benchmark" / self.suite.name)
         self.base = {name: self._config(name, []) for name in self.suite.datasets}  # validates every data set
+        self._cell_configs: dict[Cell, Any] = {}
         self.cells = expand(self.suite, {n: c.train.batch_size for n, c in self.base.items()})
 
     # ------------------------------------------------------------------ configs
@@ -53,9 +55,12 @@ class Benchmark:
         return self.out / "cells" / cell.key
 
     def cell_config(self, cell: Cell) -> Any:
-        base = self.base[cell.dataset]
-        extra = cell_overrides(cell, base.train.batch_size, base.optim.lr)
-        return self._config(cell.dataset, [*extra, f"output_dir={self.cell_dir(cell) / 'run'}"])
+        """The cell's resolved config (built once per Benchmark: the suite and its configs are read at start)."""
+        if cell not in self._cell_configs:
+            base = self.base[cell.dataset]
+            extra = cell_overrides(cell, base.train.batch_size, base.optim.lr)
+            self._cell_configs[cell] = self._config(cell.dataset, [*extra, f"output_dir={self.cell_dir(cell) / 'run'}"])
+        return copy.deepcopy(self._cell_configs[cell])  # callers may not change the cached one
 
     def is_done(self, cell: Cell) -> bool:
         """The cell has a result, trained with the config the suite asks for now.
@@ -249,17 +254,27 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+_SPLIT_SIZES: dict[str, dict[str, int | None]] = {}
+
+
 def split_sizes(results: dict[str, Any], cfg: Any) -> dict[str, int | None]:
-    """Sizes of the labelled splits the probes used: from ``eval.json`` when it records them, else from the data."""
+    """Sizes of the labelled splits the probes used: from ``eval.json`` when it records them, else from the data.
+
+    Read once per data config and process (cells of a data set share its data section; seeds do not change it).
+    """
     if results.get("n_test"):
         return {"n_train": results.get("n_train"), "n_test": int(results["n_test"])}
+    from .config import to_dict
     from .runtime import load_bound
 
-    try:
-        _, data = load_bound(cfg)
-        return {"n_train": len(data.train), "n_test": len(data.test)}
-    except Exception:  # the scores stand without it; the tests then round only float noise
-        return {"n_train": None, "n_test": None}
+    key = json.dumps([cfg.domain, to_dict(cfg.data)], sort_keys=True, default=str)
+    if key not in _SPLIT_SIZES:
+        try:
+            _, data = load_bound(cfg)
+            _SPLIT_SIZES[key] = {"n_train": len(data.train), "n_test": len(data.test)}
+        except Exception:  # the scores stand without it; the tests then round only float noise
+            return {"n_train": None, "n_test": None}
+    return dict(_SPLIT_SIZES[key])
 
 
 def training_summary(run_dir: Path, cfg: Any, cell: Cell) -> dict[str, Any]:
@@ -284,12 +299,12 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def result_rows(bench: Benchmark) -> list[dict[str, Any]]:
+def result_rows(bench: Benchmark, results: dict[Cell, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One flat row per finished cell and seed: every number the report's tests are computed from."""
     from .variants import display_name
 
     rows = []
-    for cell, r in bench.results().items():
+    for cell, r in (bench.results() if results is None else results).items():
         code = r.get("code") or {}
         rows.append(
             {
@@ -321,15 +336,15 @@ def result_rows(bench: Benchmark) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (row["dataset"], row["objective"], row["steps"], row["key"]))
 
 
-def write_results_csv(bench: Benchmark, path: Path) -> Path:
-    """The per-cell, per-seed results as CSV, so anyone can recompute every table and test."""
+def write_results_csv(bench: Benchmark, path: Path, results: dict[Cell, dict[str, Any]] | None = None) -> Path:
+    """The per-cell, per-seed results as CSV (``results``: ``bench.results()`` when already read), one row a cell."""
     import csv
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
-        for row in result_rows(bench):
+        for row in result_rows(bench, results):
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return path
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .stats import (
+    ALPHA,
     BOOTSTRAP_RESAMPLES,
     EQUIVALENCE_MARGIN,
     UnitComparison,
@@ -20,6 +21,7 @@ from .stats import (
     fmt_pct,
     holm,
     mean_std,
+    min_p,
     unit_differences,
 )
 from .suite import Cell, budget_steps, sweep_steps
@@ -376,6 +378,14 @@ def _words(name: str, budget: str, group: str, r: UnitComparison, holm_applied: 
     )
 
 
+def units_needed(alpha: float) -> int:
+    """The fewest units with which an exact two-sided sign-flip test can go below ``alpha``."""
+    n = 1
+    while min_p(n) >= alpha:
+        n += 1
+    return n
+
+
 def confirmatory(data: ReportData) -> tuple[list[str], list[str]]:
     """The pre-declared tests, Holm-corrected as a family: the section's lines and plain-words conclusions."""
     datasets = list(data.suite.datasets)
@@ -403,6 +413,10 @@ def confirmatory(data: ReportData) -> tuple[list[str], list[str]]:
         f"- equivalence: TOST (two one-sided sign-flip tests) with margin +-{margin:g} point, Holm over the family; "
         "equivalence needs at least 5 data sets at 0.05;",
         "- data sets where either arm does not beat its untrained encoder are excluded (listed).",
+        f"- power in the best case: Holm over {len(family)} test(s) asks the smallest p to be below "
+        f"{ALPHA / max(1, len(family)):.3g}, which an exact test over data sets reaches only with "
+        f"{units_needed(ALPHA / max(1, len(family)))} or more eligible data sets, all with the same sign; this suite "
+        f"has {len(datasets)}.",
         "",
     ]
     results = [

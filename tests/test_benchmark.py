@@ -60,7 +60,7 @@ def test_smoke_report_has_every_section_figure_and_provenance(smoke: tuple[Path,
         assert f"report_figures/{name}" in report
     assert "- command: `gsg benchmark smoke" in report and "- report written with commit: " in report
     assert "- machine: " in report and "- every cell trained and evaluated with: 0.1.0 @ " in report
-    assert "- seeds: [0, 1, 2]" in report and "cells done: 108 of 108" in report
+    assert "- seeds: [0, 1, 2]" in report and "cells done: 96 of 96" in report
     assert "Incomplete" not in report and "Failed" not in report
     # The plain-words summary: the two confirmatory tests, then one line per exploratory comparison
     # (gsg, gsg2, byol-gsg against their bases; gsg against its two controls; 4-view pairs at both budgets).
@@ -75,7 +75,7 @@ def test_smoke_report_has_every_section_figure_and_provenance(smoke: tuple[Path,
 
     with (out / "report.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 108 and "report.csv" in report
+    assert len(rows) == 96 and "report.csv" in report
     assert {r["commit"] for r in rows} != {""} and {r["version"] for r in rows} == {"0.1.0"}
     assert {r["n_test"] for r in rows if r["dataset"] == "GunPoint"} == {"150"}
     assert all(0 < float(r["linear"]) <= 1 and float(r["effective_rank"]) >= 1 for r in rows)
@@ -85,7 +85,7 @@ def test_smoke_report_has_every_section_figure_and_provenance(smoke: tuple[Path,
 def test_smoke_numbers_are_real_measurements(smoke: tuple[Path, str]) -> None:
     out, report = smoke
     rows = rows_of(report, "## GunPoint (timeseries): equal steps")
-    assert [r[0] for r in rows][:2] == ["SimSiam", "SimSiam+GSG (4 views)"] and len(rows) == 10
+    assert [r[0] for r in rows][:2] == ["SimSiam", "SimSiam+GSG (4 views)"] and len(rows) == 9
     assert {r[1] for r in rows} == {"12", "0"}  # the step budget; 0 for the untrained encoder
     linear = {r[0]: r[3] for r in rows}
     for name, cell in linear.items():
@@ -95,7 +95,7 @@ def test_smoke_numbers_are_real_measurements(smoke: tuple[Path, str]) -> None:
     # Every cached score is the accuracy its run's own evaluation wrote.
     bench = Benchmark("smoke", out)
     results = bench.results()
-    assert len(results) == len(bench.cells) == 108
+    assert len(results) == len(bench.cells) == 96
     for cell, result in list(results.items())[:12]:
         eval_name = "eval_random.json" if cell.objective == "random" else "eval.json"
         evaluated = json.loads((bench.cell_dir(cell) / "run" / eval_name).read_text())
@@ -121,15 +121,15 @@ def test_rerun_skips_finished_cells_and_redoes_only_missing_ones(
     out, _ = smoke
     capsys.readouterr()
     assert main(["benchmark", "smoke", "--out", str(out)]) == 0
-    assert "ran 0 cell(s) now, 120 were cached, 0 remain" in capsys.readouterr().out
+    assert "ran 0 cell(s) now, 108 were cached, 0 remain" in capsys.readouterr().out
     bench = Benchmark("smoke", out)
     victim = next(c for c in bench.cells if c.objective == "byol")
     shutil.rmtree(bench.cell_dir(victim))
     assert main(["benchmark", "smoke", "--out", str(out), "--max-cells", "0"]) == 0
-    assert "ran 0 cell(s) now, 119 were cached, 1 remain" in capsys.readouterr().out
+    assert "ran 0 cell(s) now, 107 were cached, 1 remain" in capsys.readouterr().out
     assert "Incomplete:** 1 cell(s)" in (out / "report.md").read_text()
     assert main(["benchmark", "smoke", "--out", str(out)]) == 0
-    assert "ran 1 cell(s) now, 119 were cached, 0 remain" in capsys.readouterr().out
+    assert "ran 1 cell(s) now, 107 were cached, 0 remain" in capsys.readouterr().out
     assert (bench.cell_dir(victim) / "result.json").is_file()
 
 

@@ -54,10 +54,10 @@ def test_smoke_suite_expands_into_tagged_cells() -> None:
     assert suite.steps == 12 and suite.budgets == ["equal_steps", "equal_compute"]
     cells = expand(suite, {"GunPoint": 16, "ArrowHead": 16})
     per_seed = [c for c in cells if c.dataset == "GunPoint" and c.seed == 0]
-    # 10 objectives at equal steps (random at 0 steps); the four 4-view objectives (gsg, gsg-random, gsg-hard,
-    # byol-gsg) again at half the steps (equal compute); batch 8 for simsiam and gsg (batch 16 is the config's
-    # own, so the plain cell); no-predictor x2.
-    assert len(per_seed) == 10 + 4 + 2 + 2
+    # 9 objectives at equal steps (random at 0 steps); the three 4-view objectives (gsg, gsg-random, byol-gsg)
+    # again at half the steps (equal compute); batch 8 for simsiam and gsg (batch 16 is the config's own, so
+    # the plain cell); no-predictor x2.
+    assert len(per_seed) == 9 + 3 + 2 + 2
     assert "equal_compute" in cells[Cell("GunPoint", "gsg", 0, 6)]
     assert "equal_compute" in cells[Cell("GunPoint", "gsg-random", 0, 6)]
     assert cells[Cell("GunPoint", "random", 0, 0)] == {"floor"}

@@ -212,6 +212,8 @@ def test_the_report_excludes_data_sets_below_the_floor_and_tests_the_rest(tmp_pa
     text = "\n".join(lines)
     assert "| SimSiam+GSG (4 views) vs SimSiam | primary endpoint | equal compute | 2 | d3 | 10 | +1.5 |" in text
     assert words[0].startswith("**Primary endpoint:** SimSiam+GSG (4 views) vs SimSiam, equal compute")
+    # Holm over two tests: the smallest p must be below 0.025, which needs 7 data sets all in one direction.
+    assert "below 0.025, which an exact test over data sets reaches only with 7 or more" in text
     assert any("d3 (SimSiam does not beat" in w for w in words)
     floor = "\n".join(tables.floor_table(data))
     assert "| SimSiam | equal steps | +5.0 | +4.0 | **-2.0** |" in floor and "d3: SimSiam, equal steps" in floor
