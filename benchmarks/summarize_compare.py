@@ -1,4 +1,4 @@
-"""Mean +- std over seeds of several ``gsg compare`` output folders, as a Markdown table.
+"""Mean +- sample std (ddof=1, as in the benchmark report) over seeds of several ``gsg compare`` folders, as Markdown.
 
     python benchmarks/summarize_compare.py runs/compare/acsf1-seed0 runs/compare/acsf1-seed1 ...
 
@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+from gsg_multimodal.stats import mean_std
 
 PROBES = (("knn", "kNN"), ("linear", "linear"), ("svm", "SVM"))
 
@@ -39,11 +39,11 @@ def add(scores: dict, name: str, result: dict) -> None:
 def main(argv: list[str]) -> None:
     folders = [Path(a) for a in argv]
     scores = collect(folders)
-    print(f"Accuracy on the test split, mean +- std over {len(folders)} seeds (one folder per seed).\n")
+    print(f"Accuracy on the test split, mean +- sample std (ddof=1) over {len(folders)} seeds (one folder per seed).\n")
     print("| encoder | " + " | ".join(f"{label} acc" for _, label in PROBES) + " |")
     print("| --- | " + " | ".join("---:" for _ in PROBES) + " |")
     for name, row in scores.items():
-        cells = [f"{np.mean(row[p]):.1f} +- {np.std(row[p]):.1f} (n={len(row[p])})" for p, _ in PROBES]
+        cells = [f"{mean_std(row[p])[0]:.1f} +- {mean_std(row[p])[1]:.1f} (n={len(row[p])})" for p, _ in PROBES]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

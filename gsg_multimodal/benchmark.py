@@ -8,6 +8,7 @@ Accelerate state, as a new process would.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -20,8 +21,8 @@ from .config import config_differences
 from .errors import UserError
 from .evaluate import load_run_config
 from .runtime import reset_accelerate
-from .suite import Cell, cell_overrides, config_path, expand, load_suite
-from .variants import VARIANTS
+from .suite import Cell, budget_steps, cell_overrides, config_path, expand, load_suite
+from .variants import RANDOM, VARIANTS
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -36,6 +37,7 @@ class Benchmark:
         self.suite, self.suite_path = load_suite(suite_arg)
         self.out = Path(out or Path("runs") / "benchmark" / self.suite.name)
         self.base = {name: self._config(name, []) for name in self.suite.datasets}  # validates every data set
+        self._cell_configs: dict[Cell, Any] = {}
         self.cells = expand(self.suite, {n: c.train.batch_size for n, c in self.base.items()})
 
     # ------------------------------------------------------------------ configs
@@ -53,9 +55,12 @@ class Benchmark:
         return self.out / "cells" / cell.key
 
     def cell_config(self, cell: Cell) -> Any:
-        base = self.base[cell.dataset]
-        extra = cell_overrides(cell, base.train.batch_size, base.optim.lr)
-        return self._config(cell.dataset, [*extra, f"output_dir={self.cell_dir(cell) / 'run'}"])
+        """The cell's resolved config (built once per Benchmark: the suite and its configs are read at start)."""
+        if cell not in self._cell_configs:
+            base = self.base[cell.dataset]
+            extra = cell_overrides(cell, base.train.batch_size, base.optim.lr)
+            self._cell_configs[cell] = self._config(cell.dataset, [*extra, f"output_dir={self.cell_dir(cell) / 'run'}"])
+        return copy.deepcopy(self._cell_configs[cell])  # callers may not change the cached one
 
     def is_done(self, cell: Cell) -> bool:
         """The cell has a result, trained with the config the suite asks for now.
@@ -80,7 +85,7 @@ class Benchmark:
         for source, targets in self.suite.transfer.pairs.items():
             for obj in self.suite.transfer.objectives:
                 for seed in self.suite.seeds:
-                    cell = Cell(source, obj, seed, self.suite.epochs_of(source))
+                    cell = Cell(source, obj, seed, budget_steps(obj, self.suite.steps_of(source), "equal_steps"))
                     for target in targets:
                         jobs.append(
                             (cell, target, self.out / "transfer" / f"{source}__{target}" / obj / f"s{seed}.json")
@@ -157,6 +162,7 @@ class Benchmark:
     def run_cell(self, cell: Cell) -> dict[str, Any]:
         from .config import to_dict
         from .evaluate import evaluate_run
+        from .provenance import code_fingerprint
         from .trainer import Trainer
 
         cfg = self.cell_config(cell)
@@ -165,7 +171,7 @@ class Benchmark:
             # Trained (or begun) with a config the suite no longer asks for: start the cell afresh.
             shutil.rmtree(self.cell_dir(cell))
         started = time.time()
-        if cell.objective == "random":
+        if cell.objective == RANDOM:
             import yaml
 
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +188,7 @@ class Benchmark:
                     reset_accelerate()
             results = evaluate_run(run_dir)
         reset_accelerate()
+        collapse = results.get("collapse") or {}
         result = {
             "key": cell.key,
             "cell": {**cell.__dict__},
@@ -190,6 +197,13 @@ class Benchmark:
             "batch_size": cfg.train.batch_size,
             "scores": {p: results[p]["accuracy"] for p in ("knn", "linear", "svm") if p in results},
             "macro_f1": {p: results[p]["macro_f1"] for p in ("knn", "linear", "svm") if p in results},
+            # Collapse where it can show: effective rank of the eval-mode encoder features of the test split.
+            "effective_rank": collapse.get("effective_rank"),
+            "rank_ceiling": collapse.get("rank_ceiling"),
+            # The test split's size: accuracies are multiples of 1/n_test, the resolution tests round to.
+            **split_sizes(results, cfg),
+            # The code that trained and evaluated this cell (the cache key covers the config only).
+            "code": code_fingerprint(),
             **training_summary(run_dir, cfg, cell),
         }
         write_json(self.cell_dir(cell) / "result.json", result)
@@ -240,18 +254,99 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
+_SPLIT_SIZES: dict[str, dict[str, int | None]] = {}
+
+
+def split_sizes(results: dict[str, Any], cfg: Any) -> dict[str, int | None]:
+    """Sizes of the labelled splits the probes used: from ``eval.json`` when it records them, else from the data.
+
+    Read once per data config and process (cells of a data set share its data section; seeds do not change it).
+    """
+    if results.get("n_test"):
+        return {"n_train": results.get("n_train"), "n_test": int(results["n_test"])}
+    from .config import to_dict
+    from .runtime import load_bound
+
+    key = json.dumps([cfg.domain, to_dict(cfg.data)], sort_keys=True, default=str)
+    if key not in _SPLIT_SIZES:
+        try:
+            _, data = load_bound(cfg)
+            _SPLIT_SIZES[key] = {"n_train": len(data.train), "n_test": len(data.test)}
+        except Exception:  # the scores stand without it; the tests then round only float noise
+            return {"n_train": None, "n_test": None}
+    return dict(_SPLIT_SIZES[key])
+
+
 def training_summary(run_dir: Path, cfg: Any, cell: Cell) -> dict[str, Any]:
     """What the report plots from a run's metrics: z-std and pairing-frequency curves, compute used."""
     from .metrics import MetricsLog
 
-    if cell.objective == "random":
-        return {"steps": 0, "encoder_forwards": 0, "curve": []}
+    if cell.objective == RANDOM:
+        return {"steps_done": 0, "encoder_forwards": 0, "curve": []}
     rows = [r for r in MetricsLog.read(run_dir) if "loss" in r]
-    keep = ("step", "loss", "z_std", "z_std_ref", "pair_11_21", "pair_11_22", "pair_12_21", "pair_12_22")
+    keep = ("step", "loss", "z_std", "z_std_ref", "effective_rank")
+    keep += ("pair_11_21", "pair_11_22", "pair_12_21", "pair_12_22")
     curve = [{k: r[k] for k in keep if k in r} for r in rows]
     steps = rows[-1]["step"] if rows else 0
     per_step = cfg.train.batch_size * cfg.train.grad_accum * VARIANTS[cell.objective].passes
-    return {"steps": steps, "encoder_forwards": steps * per_step, "curve": curve}
+    return {"steps_done": steps, "encoder_forwards": steps * per_step, "curve": curve}
+
+
+CSV_COLUMNS = (
+    "suite", "dataset", "domain", "objective", "method", "seed", "steps", "steps_done", "batch_size", "predictor",
+    "tables", "n_train", "n_test", "knn", "linear", "svm", "knn_macro_f1", "linear_macro_f1", "svm_macro_f1",
+    "effective_rank", "rank_ceiling", "encoder_forwards", "wall_s", "version", "commit", "dirty", "key",
+)  # fmt: skip
+
+
+def result_rows(bench: Benchmark, results: dict[Cell, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One flat row per finished cell and seed: every number the report's tests are computed from."""
+    from .variants import display_name
+
+    rows = []
+    for cell, r in (bench.results() if results is None else results).items():
+        code = r.get("code") or {}
+        rows.append(
+            {
+                "suite": bench.suite.name,
+                "dataset": cell.dataset,
+                "domain": bench.base[cell.dataset].domain,
+                "objective": cell.objective,
+                "method": display_name(cell.objective),
+                "seed": cell.seed,
+                "steps": cell.steps,
+                "steps_done": r.get("steps_done", r.get("steps")),
+                "batch_size": r.get("batch_size"),
+                "predictor": cell.predictor,
+                "tables": " ".join(r.get("tags", [])),
+                "n_train": r.get("n_train"),
+                "n_test": r.get("n_test"),
+                **{p: r["scores"].get(p) for p in ("knn", "linear", "svm")},
+                **{f"{p}_macro_f1": r.get("macro_f1", {}).get(p) for p in ("knn", "linear", "svm")},
+                "effective_rank": r.get("effective_rank"),
+                "rank_ceiling": r.get("rank_ceiling"),
+                "encoder_forwards": r.get("encoder_forwards"),
+                "wall_s": r.get("wall_s"),
+                "version": code.get("version"),
+                "commit": code.get("commit"),
+                "dirty": code.get("dirty"),
+                "key": cell.key,
+            }
+        )
+    return sorted(rows, key=lambda row: (row["dataset"], row["objective"], row["steps"], row["key"]))
+
+
+def write_results_csv(bench: Benchmark, path: Path, results: dict[Cell, dict[str, Any]] | None = None) -> Path:
+    """The per-cell, per-seed results as CSV (``results``: ``bench.results()`` when already read), one row a cell."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in result_rows(bench, results):
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return path
 
 
 def run_benchmark(

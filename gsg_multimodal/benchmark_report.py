@@ -2,7 +2,8 @@
 
 Everything is computed from the cells' cached ``result.json`` files, so the report can be
 rewritten at any time (``gsg benchmark SUITE --report-only``), also for a suite that is
-only partly done: missing cells show as ``n/a`` and the header counts them.
+only partly done: missing cells show as ``n/a`` and the header counts them. The per-cell,
+per-seed numbers are written beside the report as ``<report>.csv``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,15 @@ if TYPE_CHECKING:
 
 
 def write_benchmark_report(bench: Benchmark, out: Path, wall_s: float, command: str = "gsg benchmark") -> Path:
+    from .benchmark import write_results_csv
+
     data = tables.ReportData(bench)
     writer = figures.FigureWriter(out)
+    csv_path = write_results_csv(bench, out.with_suffix(".csv"), data.results)
+    confirmatory, confirmed = tables.confirmatory(data)
     paired, words = tables.paired(data)
-    lines = [*tables.header(data, command, wall_s), *tables.summary(data, words), *paired, *tables.budget_tables(data)]
+    lines = [*tables.header(data, command, wall_s, csv_path.name), *tables.summary(data, confirmed + words)]
+    lines += [*tables.floor_table(data), *confirmatory, *paired, *tables.budget_tables(data)]
     sweep = tables.batch_sweep(data)
     if sweep is not None:
         lines += sweep.lines

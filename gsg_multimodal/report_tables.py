@@ -12,9 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .stats import fmt_pct, mean_std, paired_comparison
-from .suite import Cell, equal_compute_epochs
-from .variants import PAIRS, VARIANTS, display_name
+from .stats import (
+    ALPHA,
+    BOOTSTRAP_RESAMPLES,
+    EQUIVALENCE_MARGIN,
+    UnitComparison,
+    compare_units,
+    fmt_pct,
+    holm,
+    mean_std,
+    min_p,
+    unit_differences,
+)
+from .suite import Cell, budget_steps, sweep_steps
+from .variants import PAIRS, RANDOM, VARIANTS, display_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,6 +34,20 @@ if TYPE_CHECKING:
 
 PROBES = (("knn", "kNN"), ("linear", "linear"), ("svm", "SVM"))
 PAIRING_KEYS = ("pair_11_21", "pair_11_22", "pair_12_21", "pair_12_22")
+BUDGETS = {"equal_steps": "equal steps", "equal_compute": "equal compute"}
+
+# The pre-declared confirmatory family (declared here, before any suite runs; changing it after seeing
+# results turns it into an exploratory analysis). The first entry is THE primary endpoint:
+# linear-probe test accuracy, equal compute, all data sets of the suite, SimSiam+GSG (4 views) minus SimSiam.
+PRIMARY_PROBE = "linear"
+CONFIRMATORY: tuple[tuple[str, str, str, str], ...] = (
+    ("gsg", "simsiam", "equal_compute", "primary endpoint"),
+    # Same views, same partner, same compute: only the choice of the pair differs. The test of the guide itself.
+    ("gsg", "gsg-random", "equal_compute", "the guide (closest pair vs a random one)"),
+)
+# Exploratory comparisons: every GSG form against its base, and the controls that isolate the guide.
+CONTROLS: tuple[tuple[str, str], ...] = (("gsg", "gsg-random"), ("gsg", "gsg-hard"))
+EXPLORATORY: tuple[tuple[str, str], ...] = (*PAIRS, *CONTROLS)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -48,37 +73,89 @@ class ReportData:
         self.results = bench.results()
 
     def scores(self, cells: list[Cell], probe: str) -> list[float]:
-        return [self.results[c]["scores"][probe] for c in cells if c in self.results]
+        return [
+            self.results[c]["scores"][probe] for c in cells if c in self.results and probe in self.results[c]["scores"]
+        ]
 
-    def seeds_of(self, dataset: str, objective: str, epochs: int, **kw: Any) -> list[Cell]:
-        return [Cell(dataset, objective, s, epochs, **kw) for s in self.suite.seeds]
+    def seeds_of(self, dataset: str, objective: str, steps: int, **kw: Any) -> list[Cell]:
+        return [Cell(dataset, objective, s, steps, **kw) for s in self.suite.seeds]
 
-    def pairs_for(self, gsg: str, base: str, budget: str, probe: str, datasets: list[str]) -> tuple[list, list]:
-        """Scores of (GSG, base) runs that share data set and seed, for one budget and probe."""
-        a, b = [], []
+    def cells_at(self, dataset: str, objective: str, budget: str) -> list[Cell]:
+        """The seeds of ``objective`` on ``dataset`` at a budget (``equal_steps`` / ``equal_compute``)."""
+        return self.seeds_of(dataset, objective, budget_steps(objective, self.suite.steps_of(dataset), budget))
+
+    def has(self, dataset: str, *objectives: str) -> bool:
+        return all(o in self.suite.objectives_of(dataset) for o in objectives)
+
+    def n_test(self, dataset: str) -> int | None:
+        """The test split's size (accuracies are multiples of 1/n_test), from any finished cell of the data set."""
+        sizes = {r.get("n_test") for c, r in self.results.items() if c.dataset == dataset and r.get("n_test")}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    def paired_scores(self, a: str, b: str, budget: str, probe: str, dataset: str) -> list[tuple[float, float]]:
+        """(a, b) scores of the seeds where both runs of ``dataset`` are done."""
+        if not self.has(dataset, a, b):
+            return []
+        out = []
+        for ca, cb in zip(self.cells_at(dataset, a, budget), self.cells_at(dataset, b, budget), strict=True):
+            ra, rb = self.results.get(ca), self.results.get(cb)
+            if ra and rb and probe in ra["scores"] and probe in rb["scores"]:
+                out.append((ra["scores"][probe], rb["scores"][probe]))
+        return out
+
+    def differences(self, a: str, b: str, budget: str, probe: str, datasets: list[str]) -> dict[str, list[float]]:
+        """Per data set, the per-seed differences a - b rounded to its test resolution (1/n_test)."""
+        pairs = {ds: self.paired_scores(a, b, budget, probe, ds) for ds in datasets}
+        return unit_differences(pairs, {ds: self.n_test(ds) for ds in datasets})
+
+    def floor_gain(self, dataset: str, objective: str, budget: str) -> float | None:
+        """Mean over seeds of (linear accuracy - the untrained encoder's), rounded to 1/n_test; None: not known."""
+        diffs = self.differences(objective, RANDOM, budget, PRIMARY_PROBE, [dataset]).get(dataset)
+        return sum(diffs) / len(diffs) if diffs else None
+
+    def excluded(self, a: str, b: str, budget: str, dataset: str) -> str | None:
+        """Why ``dataset`` cannot enter an a-vs-b test: an arm does not beat its untrained encoder (or has no floor)."""
+        reasons = []
+        for obj in (a, b):
+            gain = self.floor_gain(dataset, obj, budget)
+            if gain is None:
+                reasons.append(f"{display_name(obj)}: no random-init cell to check against")
+            elif gain <= 0:
+                reasons.append(f"{display_name(obj)} does not beat its untrained encoder ({100 * gain:+.1f} pt)")
+        return "; ".join(reasons) or None
+
+    def comparison(
+        self, a: str, b: str, budget: str, probe: str, datasets: list[str]
+    ) -> tuple[UnitComparison | None, dict]:
+        """The data-set-level test of a - b on the eligible ``datasets``; and {excluded data set: reason}."""
+        eligible, excluded = [], {}
         for ds in datasets:
-            if gsg not in self.suite.objectives_of(ds) or base not in self.suite.objectives_of(ds):
+            if not self.paired_scores(a, b, budget, probe, ds):
                 continue
-            e = self.suite.epochs_of(ds)
-            eg, eb = (
-                (e, e) if budget == "equal epochs" else (equal_compute_epochs(gsg, e), equal_compute_epochs(base, e))
-            )
-            for s in self.suite.seeds:
-                ca, cb = Cell(ds, gsg, s, eg), Cell(ds, base, s, eb)
-                if ca in self.results and cb in self.results and probe in self.results[ca]["scores"]:
-                    a.append(self.results[ca]["scores"][probe])
-                    b.append(self.results[cb]["scores"][probe])
-        return a, b
+            reason = self.excluded(a, b, budget, ds)
+            if reason:
+                excluded[ds] = reason
+            else:
+                eligible.append(ds)
+        groups = self.differences(a, b, budget, probe, eligible)
+        return (compare_units(groups) if groups else None), excluded
 
     def comparisons(self) -> list[tuple[str, str, str]]:
-        """(GSG variant, base, budget) triples the suite has; 2-view GSG costs what its base costs."""
+        """(GSG variant, other, budget) triples the suite has; equal compute only where the costs differ."""
         out = []
-        for gsg, base in PAIRS:
-            for budget in ("equal epochs", "equal compute"):
-                if budget == "equal compute" and VARIANTS[gsg].passes == VARIANTS[base].passes:
-                    continue  # the same runs as at equal epochs
-                out.append((gsg, base, budget))
+        for a, b in EXPLORATORY:
+            if not any(self.has(ds, a, b) for ds in self.suite.datasets):
+                continue
+            for budget in self.suite.budgets:
+                if budget == "equal_compute" and "equal_steps" in self.suite.budgets and same_cost(a, b):
+                    continue  # the same runs as at equal steps
+                out.append((a, b, budget))
         return out
+
+
+def same_cost(a: str, b: str) -> bool:
+    """Equal steps already is equal compute for these two."""
+    return VARIANTS[a].passes == VARIANTS[b].passes
 
 
 def z_std_low(curve: list[dict[str, Any]]) -> float | None:
@@ -87,34 +164,73 @@ def z_std_low(curve: list[dict[str, Any]]) -> float | None:
     return min(ratios) if ratios else None
 
 
+def mean_of(values: list[float], fmt: str = "{:.1f}") -> str:
+    return fmt.format(mean_std(values)[0]) if values else "n/a"
+
+
+def pp(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def fmt_p(p: float | None) -> str:
+    return "n/a" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
 # ---------------------------------------------------------------------------- header and summary
 
 
-def header(data: ReportData, command: str, wall_s: float) -> list[str]:
+def code_states(data: ReportData) -> dict[str, list[Cell]]:
+    """The code fingerprints the finished cells were produced with: description -> cells."""
+    from .provenance import describe_code
+
+    states: dict[str, list[Cell]] = {}
+    for cell, r in data.results.items():
+        states.setdefault(describe_code(r.get("code")), []).append(cell)
+    return states
+
+
+def header(data: ReportData, command: str, wall_s: float, csv_name: str | None = None) -> list[str]:
     from .provenance import git_commit, machine_summary
 
     bench, suite, results = data.bench, data.suite, data.results
     total = len(bench.cells)
     done = len(results)
     cell_wall = sum(r["wall_s"] for r in results.values())
+    states = code_states(data)
     lines = [
         f"# Benchmark suite `{suite.name}`",
         "",
         suite.description.strip(),
         "",
         f"- command: `{command}` (suite file `{bench.suite_path}`)",
-        f"- commit: {git_commit()}",
+        f"- report written with commit: {git_commit()}",
+    ]
+    if len(states) == 1:
+        lines.append(f"- every cell trained and evaluated with: {next(iter(states))}")
+    elif states:
+        lines.append(f"- **the cells come from {len(states)} code states** (per cell in the CSV):")
+        for state, cells in sorted(states.items(), key=lambda kv: -len(kv[1])):
+            datasets = sorted({c.dataset for c in cells})
+            lines.append(f"  - {state}: {len(cells)} cell(s) ({', '.join(datasets)})")
+    lines += [
         f"- machine: {machine_summary()}",
         f"- report written: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- seeds: {suite.seeds}; equal-epochs budgets: "
-        + ", ".join(f"{ds} {suite.epochs_of(ds)} epochs" for ds in suite.datasets),
+        f"- seeds: {suite.seeds}; step budgets (optimiser steps of a 2-view objective): "
+        + ", ".join(f"{ds} {suite.steps_of(ds)}" for ds in suite.datasets)
+        + f"; tables: {', '.join(BUDGETS[b] for b in suite.budgets)} (equal compute gives objectives that "
+        "encode 4 views half the steps)",
         f"- cells done: {done} of {total}; summed cell wall time {cell_wall / 60:.1f} min; "
         f"this invocation {wall_s / 60:.1f} min",
-        "- scores: test-split accuracy in percent, mean +- sample std over seeds (n = seeds done); "
+    ]
+    if csv_name:
+        lines.append(f"- per-cell, per-seed results (every test below can be recomputed from it): `{csv_name}`")
+    lines += [
+        "- scores: test-split accuracy in percent, mean +- sample std (ddof=1) over seeds (n = seeds done); "
         "probes fit on the frozen encoder's train-split features (kNN: weighted cosine; linear: logistic "
         "regression; SVM: RBF), hyper-parameters by cross-validation on the train split only",
-        "- lowest z-std: the smallest std of L2-normalised z over training, over seeds, relative to its "
-        "no-collapse value 1/sqrt(d): near 1 is healthy, a value near 0 means the run collapsed at some point; "
+        "- eff. rank: effective rank of the eval-mode encoder features of the test split (exp of the entropy of "
+        "the normalised singular values, mean over seeds): 1 means every sample maps to one line (collapse); "
+        "lowest z-std: the smallest std of L2-normalised projections over training relative to 1/sqrt(d); "
         "encoder forwards: samples x views encoded in training (what equal compute equalises)",
         "",
     ]
@@ -128,8 +244,8 @@ def header(data: ReportData, command: str, wall_s: float) -> list[str]:
 
 
 def summary(data: ReportData, words: list[str]) -> list[str]:
-    """The plain-words conclusions of the paired tests, and the suite's own commentary."""
-    lines = ["## In plain words (generated from the paired tests)", ""]
+    """The plain-words conclusions of the tests, and the suite's own commentary."""
+    lines = ["## In plain words (generated from the tests)", ""]
     lines += [f"- {w}" for w in words] or ["- No GSG/base pair has finished yet."]
     if data.suite.commentary:
         from .suite import suite_file
@@ -138,63 +254,206 @@ def summary(data: ReportData, words: list[str]) -> list[str]:
     return [*lines, ""]
 
 
-# ---------------------------------------------------------------------------- budgets and paired tests
+# ---------------------------------------------------------------------------- the floor
+
+
+def floor_table(data: ReportData) -> list[str]:
+    """Does every recipe beat its untrained encoder? Linear probe, per data set and budget."""
+    suite = data.suite
+    rows, failing = [], []
+    objectives = [o for o in dict.fromkeys(o for ds in suite.datasets for o in suite.objectives_of(ds)) if o != RANDOM]
+    for obj in objectives:
+        for budget in data.suite.budgets:
+            label = BUDGETS[budget]
+            if budget == "equal_compute" and (
+                obj == "supervised" or (VARIANTS[obj].passes == 2 and "equal_steps" in data.suite.budgets)
+            ):
+                continue  # supervised has no equal-compute row; a 2-view objective's rows are the same runs
+            row = [display_name(obj), label]
+            for ds in suite.datasets:
+                gain = data.floor_gain(ds, obj, budget) if data.has(ds, obj, RANDOM) else None
+                if gain is None:
+                    row.append("n/a")
+                elif gain > 0:
+                    row.append(pp(gain))
+                else:
+                    row.append(f"**{pp(gain)}**")
+                    failing.append(f"{ds}: {display_name(obj)}, {label}")
+            rows.append(row)
+    lines = [
+        "## Does each recipe beat its untrained encoder?",
+        "",
+        "Linear-probe accuracy minus that of the same encoder before pretraining (same seed), in points, mean "
+        "over seeds (differences rounded to one test sample). A comparison means nothing on a data set where a "
+        "recipe does not beat its own floor: such data sets are **excluded from the tests below** for every "
+        "comparison that involves that recipe at that budget (bold: does not beat its floor).",
+        "",
+        table(["objective", "budget", *suite.datasets], rows) if rows else "No cell has finished yet.",
+        "",
+    ]
+    if failing:
+        lines += ["Cells that do not beat their untrained encoder: " + "; ".join(failing) + ".", ""]
+    return lines
+
+
+# ---------------------------------------------------------------------------- budgets
 
 
 def budget_tables(data: ReportData) -> list[str]:
     lines: list[str] = []
     suite = data.suite
     for ds in suite.datasets:
-        e = suite.epochs_of(ds)
+        steps = suite.steps_of(ds)
         domain = data.bench.base[ds].domain
-        lines += [f"## {ds} ({domain}): equal epochs ({e} epochs each)", ""]
-        lines += [f"Data set config: `{suite.datasets[ds].config}` with {suite.datasets[ds].overrides}.", ""]
-        lines += [_budget_table(data, ds, lambda obj, e=e: e), ""]
-        lines += [
-            f"## {ds} ({domain}): equal compute (encoder forwards of 2 views x {e} epochs)",
-            "",
-            "4-view objectives train for half the epochs; 2-view objectives are the same runs as above.",
-            "",
-            _budget_table(data, ds, lambda obj, e=e: equal_compute_epochs(obj, e), skip=("supervised", "random")),
-            "",
-        ]
+        n_test = data.n_test(ds)
+        res = f"; {n_test} test samples (one sample = {100 / n_test:.2f} points)" if n_test else ""
+        config = f"Data set config: `{suite.datasets[ds].config}` with {suite.datasets[ds].overrides}{res}."
+        for i, budget in enumerate(suite.budgets):
+            # The untrained floor is listed once, in the first table; the supervised ceiling only at equal steps.
+            skip = (() if i == 0 else (RANDOM,)) + (("supervised",) if budget == "equal_compute" else ())
+            if budget == "equal_steps":
+                lines += [f"## {ds} ({domain}): equal steps ({steps} optimiser steps each)", "", config, ""]
+            else:
+                lines += [
+                    f"## {ds} ({domain}): equal compute (encoder forwards of 2 views x {steps} steps)",
+                    "",
+                    *([config, ""] if i == 0 else []),
+                    f"Objectives that encode 4 views per sample train for {steps // 2} steps"
+                    + ("; 2-view objectives are the same runs as above." if i else "."),
+                    "",
+                ]
+            lines += [_budget_table(data, ds, budget, skip=skip), ""]
     return lines
 
 
-def _budget_table(data: ReportData, ds: str, epochs_of: Any, skip: tuple[str, ...] = ()) -> str:
+def _budget_table(data: ReportData, ds: str, budget: str, skip: tuple[str, ...] = ()) -> str:
     rows = []
     results = data.results
     for obj in data.suite.objectives_of(ds):
         if obj in skip:
             continue
-        cells = data.seeds_of(ds, obj, epochs_of(obj))
+        cells = data.cells_at(ds, obj, budget)
         done = [c for c in cells if c in results]
         fwd = [results[c]["encoder_forwards"] for c in done]
         # The supervised head's features are meant to cluster by class: its z-std is no collapse signal.
         curves = [results[c]["curve"] for c in done if obj != "supervised"]
         low = [v for curve in curves if (v := z_std_low(curve)) is not None]
+        erank = [r for c in done if (r := results[c].get("effective_rank")) is not None]
         wall = [results[c]["wall_s"] for c in done]
         rows.append(
-            [display_name(obj), str(epochs_of(obj) if obj != "random" else 0)]
+            [display_name(obj), str(cells[0].steps)]
             + [fmt_pct(data.scores(cells, p)) for p, _ in PROBES]
-            + [f"{min(low):.2f}" if low else "n/a"]
-            + [f"{mean_std(fwd)[0]:,.0f}" if fwd else "n/a", f"{mean_std(wall)[0]:.0f}" if wall else "n/a"]
+            + [mean_of(erank), f"{min(low):.2f}" if low else "n/a"]
+            + [mean_of(fwd, "{:,.0f}"), mean_of(wall, "{:.0f}")]
             + [str(len(done))]
         )
-    header = ["objective", "epochs", *[label for _, label in PROBES], "lowest z-std", "encoder forwards"]
+    header = ["objective", "steps", *[label for _, label in PROBES], "eff. rank", "lowest z-std", "encoder forwards"]
     header += ["wall s", "n"]
     return table(header, rows)
 
 
-def paired(data: ReportData) -> tuple[list[str], list[str]]:
-    """Paired GSG-vs-base tests over data sets x seeds: the section's lines, and plain-words conclusions."""
+# ---------------------------------------------------------------------------- tests
+
+
+def _test_row(
+    name: str, role: str, budget: str, r: UnitComparison | None, excluded: dict, holm_cols: bool
+) -> list[str]:
+    ex = ", ".join(excluded) or "none"
+    if r is None:
+        return [name, role, BUDGETS[budget], "0", ex, *["n/a"] * (8 if holm_cols else 7), "no eligible data set"]
+    cols = [name, role, BUDGETS[budget], str(r.units), ex, str(r.seeds), pp(r.mean_diff)]
+    cols += [f"[{pp(r.ci[0])}, {pp(r.ci[1])}]", f"{r.wins}/{r.losses}/{r.ties}", fmt_p(r.p_value)]
+    if holm_cols:
+        cols += [fmt_p(r.p_holm)]
+    cols += [fmt_p(r.min_p), fmt_p(r.tost_p_holm if holm_cols else r.equivalence.p), r.verdict()]
+    return cols
+
+
+def _words(name: str, budget: str, group: str, r: UnitComparison, holm_applied: bool) -> str:
+    p = f"p = {fmt_p(r.p_value)}" + (f", Holm-adjusted {fmt_p(r.p_holm)}" if holm_applied else "")
+    return (
+        f"{name}, {BUDGETS[budget]}, {group}, linear probe: **{r.verdict()}** (mean {pp(r.mean_diff)} points over "
+        f"{r.units} data set(s), 95% CI [{pp(r.ci[0])}, {pp(r.ci[1])}]; {r.wins} data sets up, {r.losses} down, "
+        f"{r.ties} tied; {p}; the smallest p {r.units} data set(s) allow is {fmt_p(r.min_p)})."
+    )
+
+
+def units_needed(alpha: float) -> int:
+    """The fewest units with which an exact two-sided sign-flip test can go below ``alpha``."""
+    n = 1
+    while min_p(n) >= alpha:
+        n += 1
+    return n
+
+
+def confirmatory(data: ReportData) -> tuple[list[str], list[str]]:
+    """The pre-declared tests, Holm-corrected as a family: the section's lines and plain-words conclusions."""
+    datasets = list(data.suite.datasets)
+    family = [
+        (a, b, budget, role)
+        for a, b, budget, role in CONFIRMATORY
+        if budget in data.suite.budgets and any(data.has(ds, a, b) for ds in datasets)
+    ]
+    margin = 100 * EQUIVALENCE_MARGIN
     lines = [
-        "## GSG against its base method (paired over data sets x seeds)",
+        "## Confirmatory tests (pre-declared)",
         "",
-        "Each pair is one data set and one seed: the GSG run and its base run share the data, encoder, "
-        "initialisation seed and budget. Verdict from the two-sided Wilcoxon signed-rank test at 0.05; with "
-        "n pairs the smallest possible p is 2 / 2^n (0.25 for 3 pairs), so a single data set with 3 seeds can "
-        "never reach a verdict on its own: read its wins, losses and mean difference instead.",
+        "**Primary endpoint**, declared in the code before any run: linear-probe test accuracy, equal compute, "
+        "all data sets of the suite, SimSiam+GSG (4 views) minus SimSiam. The confirmatory family adds one test, "
+        "GSG against GSG with the case chosen at random (same views, partner and compute: the guide itself). "
+        "Everything after this section is exploratory.",
+        "",
+        "- unit: the **data set** (its seeds share data and test split, so they are not independent pairs): each "
+        "data set contributes the mean over seeds of the paired per-seed differences, each rounded to one test "
+        "sample (1/n_test) so equal accuracies tie;",
+        "- test: exact two-sided sign-flip test over data sets; Holm's correction over the family; with n data "
+        "sets no p can go below 2/2^n (column *min p*), so fewer than 6 data sets can never reach 0.05;",
+        f"- effect: mean difference over data sets with a 95% hierarchical-bootstrap interval ({BOOTSTRAP_RESAMPLES:,} "
+        "resamples of data sets, then of seeds within each);",
+        f"- equivalence: TOST (two one-sided sign-flip tests) with margin +-{margin:g} point, Holm over the family; "
+        "equivalence needs at least 5 data sets at 0.05;",
+        "- data sets where either arm does not beat its untrained encoder are excluded (listed).",
+        f"- power in the best case: Holm over {len(family)} test(s) asks the smallest p to be below "
+        f"{ALPHA / max(1, len(family)):.3g}, which an exact test over data sets reaches only with "
+        f"{units_needed(ALPHA / max(1, len(family)))} or more eligible data sets, all with the same sign; this suite "
+        f"has {len(datasets)}.",
+        "",
+    ]
+    results = [
+        (a, b, budget, role, *data.comparison(a, b, budget, PRIMARY_PROBE, datasets)) for a, b, budget, role in family
+    ]
+    tested = [r for *_, r, _ in results if r is not None]
+    for r, ph, th in zip(
+        tested, holm([r.p_value for r in tested]), holm([r.equivalence.p for r in tested]), strict=True
+    ):
+        r.p_holm, r.tost_p_holm = ph, th
+    rows, words = [], []
+    for a, b, budget, role, r, excluded in results:
+        name = f"{display_name(a)} vs {display_name(b)}"
+        rows.append(_test_row(name, role, budget, r, excluded, holm_cols=True))
+        if r is not None:
+            words.append(
+                ("**Primary endpoint:** " if role == "primary endpoint" else "Confirmatory: ")
+                + _words(name, budget, "eligible data sets", r, True)
+            )
+        if excluded:
+            words.append(
+                f"{name}: excluded from the test, " + "; ".join(f"{ds} ({why})" for ds, why in excluded.items())
+            )
+    header = ["comparison", "role", "budget", "data sets", "excluded", "seeds", "mean diff (pp)", "95% CI (pp)"]
+    header += ["up/down/tied", "p", "p (Holm)", "min p", f"TOST p (Holm, +-{margin:g} pt)", "verdict"]
+    lines += [table(header, rows) if rows else "The suite has neither confirmatory pair.", ""]
+    return lines, words
+
+
+def paired(data: ReportData) -> tuple[list[str], list[str]]:
+    """Exploratory data-set-level tests of every comparison, budget, probe and domain; lines and plain words."""
+    lines = [
+        "## Exploratory comparisons (data set as the unit, not corrected for multiplicity)",
+        "",
+        "Every GSG form against its base method, and GSG against its controls (random case selection: the guide; "
+        "hard partner: the nearest other sample). Same unit, test, interval and exclusions as above; p-values "
+        "are not adjusted, so read them as leads, not findings.",
         "",
     ]
     domains: dict[str, list[str]] = {}
@@ -204,48 +463,42 @@ def paired(data: ReportData) -> tuple[list[str], list[str]]:
     if len(domains) > 1:
         groups |= {f"{d} ({', '.join(names)})": names for d, names in domains.items()}
     rows, words = [], []
-    for gsg, base, budget in data.comparisons():
+    for a, b, budget in data.comparisons():
+        name = f"{display_name(a)} vs {display_name(b)}"
         for group, datasets in groups.items():
             for probe, label in PROBES:
-                a, b = data.pairs_for(gsg, base, budget, probe, datasets)
-                if not a:
+                r, excluded = data.comparison(a, b, budget, probe, datasets)
+                if r is None and not excluded:
                     continue
-                r = paired_comparison(a, b)
-                p = "n/a" if r.p_value is None else f"{r.p_value:.3f}"
-                versus = f"{display_name(gsg)} vs {display_name(base)}"
-                rows.append(
-                    [versus, budget, group, label, str(r.pairs), str(r.wins)]
-                    + [str(r.losses), str(r.ties), f"{100 * r.mean_diff:+.1f}", p, r.verdict]
-                )
-                if probe == "linear":
-                    words.append(
-                        f"{versus}, {budget}, {group}, linear probe: **{r.verdict}** "
-                        f"({r.wins} wins, {r.losses} losses, {r.ties} ties over {r.pairs} pairs; "
-                        f"mean {100 * r.mean_diff:+.1f} points; p = {p})."
-                    )
-    header = ["comparison", "budget", "data sets", "probe", "pairs", "wins", "losses", "ties"]
-    header += ["mean diff (pp)", "p", "verdict"]
+                row = _test_row(name, label, budget, r, excluded, holm_cols=False)
+                rows.append([row[0], group, *row[1:]])
+                if probe == PRIMARY_PROBE and group == "all data sets" and r is not None:
+                    words.append("Exploratory: " + _words(name, budget, group, r, False))
+    header = ["comparison", "data sets", "probe", "budget", "n", "excluded", "seeds", "mean diff (pp)", "95% CI (pp)"]
+    header += ["up/down/tied", "p", "min p", f"TOST p (+-{100 * EQUIVALENCE_MARGIN:g} pt)", "verdict"]
     lines += [table(header, rows) if rows else "No pair has both runs yet.", ""]
     return lines + per_dataset_diffs(data), words
 
 
 def per_dataset_diffs(data: ReportData) -> list[str]:
-    """Linear-probe difference GSG - base per data set (mean over seeds, wins of n)."""
+    """Linear-probe difference per data set (mean over seeds, rounded to one test sample; seeds up of n)."""
     comps = data.comparisons()
     rows = []
     for ds in data.suite.datasets:
         row = [ds]
-        for gsg, base, budget in comps:
-            a, b = data.pairs_for(gsg, base, budget, "linear", [ds])
-            if not a:
+        for a, b, budget in comps:
+            diffs = data.differences(a, b, budget, PRIMARY_PROBE, [ds]).get(ds)
+            if not diffs:
                 row.append("n/a")
                 continue
-            r = paired_comparison(a, b)
-            row.append(f"{100 * r.mean_diff:+.1f} ({r.wins}/{r.pairs})")
+            mark = " (below floor)" if data.excluded(a, b, budget, ds) else ""
+            row.append(f"{pp(sum(diffs) / len(diffs))} ({sum(d > 0 for d in diffs)}/{len(diffs)}){mark}")
         rows.append(row)
-    header = ["data set"] + [f"{display_name(g)} - {display_name(b)}, {budget}" for g, b, budget in comps]
+    header = ["data set"] + [f"{display_name(a)} - {display_name(b)}, {BUDGETS[budget]}" for a, b, budget in comps]
     return [
-        "Per data set, linear probe: mean difference in points (GSG run better in k of n seeds):",
+        "Per data set, linear probe: mean difference in points (the first run better in k of n seeds; "
+        "'below floor': excluded from the tests above). Seeds of one data set are not independent: these are "
+        "descriptions, not tests.",
         "",
         table(header, rows),
         "",
@@ -282,9 +535,10 @@ def batch_sweep(data: ReportData) -> Section | None:
     def per_dataset(ds: str) -> tuple[list, list]:
         rows, series = [], []
         base_bs = data.bench.base[ds].train.batch_size
+        steps = suite.steps_of(ds)
         for obj in suite.batch_objectives:
             cells_of = {
-                bs: data.seeds_of(ds, obj, suite.epochs_of(ds), batch_size=None if bs == base_bs else bs)
+                bs: data.seeds_of(ds, obj, sweep_steps(steps, base_bs, bs), batch_size=None if bs == base_bs else bs)
                 for bs in sizes
             }
             rows.append([ds, display_name(obj), *[fmt_pct(data.scores(cells_of[bs], "linear")) for bs in sizes]])
@@ -302,8 +556,9 @@ def batch_sweep(data: ReportData) -> Section | None:
     intro = [
         "## Small batches",
         "",
-        "Equal epochs; the learning rate scales linearly with the batch size from each config's own "
-        "(batch, lr). Linear-probe accuracy:",
+        "Every batch size sees as many samples (the data set's step budget scaled by its config's batch / "
+        "batch); the learning rate scales linearly with the batch size from each config's own (batch, lr). "
+        "Linear-probe accuracy:",
         "",
     ]
     return ablation(data, intro, ["data set", "objective", *[f"batch {b}" for b in sizes]], per_dataset)
@@ -319,13 +574,17 @@ def no_predictor(data: ReportData) -> Section | None:
         rows, series = [], []
         for obj in suite.no_predictor:
             for pred in (True, False):
-                cells = data.seeds_of(ds, obj, suite.epochs_of(ds), predictor=pred)
+                cells = data.seeds_of(ds, obj, suite.steps_of(ds), predictor=pred)
                 done = [c for c in cells if c in results]
                 final = [results[c]["curve"][-1] for c in done if results[c]["curve"]]
-                ratio = [f["z_std"] / f["z_std_ref"] for f in final]
+                ratio = [f["z_std"] / f["z_std_ref"] for f in final if "z_std" in f]
+                erank = [r for c in done if (r := results[c].get("effective_rank")) is not None]
+                ceiling = [r for c in done if (r := results[c].get("rank_ceiling")) is not None]
                 rows.append(
                     [ds, display_name(obj), "yes" if pred else "no", fmt_pct(data.scores(cells, "linear"))]
-                    + [fmt_pct(data.scores(cells, "knn")), f"{mean_std(ratio)[0]:.2f}" if ratio else "n/a"]
+                    + [fmt_pct(data.scores(cells, "knn"))]
+                    + [f"{mean_of(erank)} of {min(ceiling):.0f}" if erank and ceiling else mean_of(erank)]
+                    + [mean_of(ratio, "{:.2f}")]
                 )
                 if done and results[done[0]]["curve"]:
                     curve = results[done[0]]["curve"]
@@ -337,30 +596,35 @@ def no_predictor(data: ReportData) -> Section | None:
     intro = [
         "## Without a predictor",
         "",
-        "SimSiam is known to collapse without its predictor; GSG is claimed not to. Collapse shows as the "
-        "std of L2-normalised z falling far below 1/sqrt(d).",
+        "SimSiam is known to collapse without its predictor; GSG is claimed not to. Collapse shows where it can: "
+        "as a low effective rank of the eval-mode encoder features (test split; 1 = every sample on one line, "
+        "out of at most min(n_test, d)), and as the std of L2-normalised pre-BatchNorm projections falling far "
+        "below 1/sqrt(d) during training. Equal steps.",
         "",
     ]
-    header = ["data set", "objective", "predictor", "linear", "kNN", "final z-std / (1/sqrt d)"]
+    header = ["data set", "objective", "predictor", "linear", "kNN", "eff. rank (eval features)"]
+    header += ["final z-std / (1/sqrt d)"]
     return ablation(data, intro, header, per_dataset)
 
 
 def pairings(data: ReportData) -> Section | None:
     """How often each GSG pairing is chosen; plot: (data set, {objective: {pairing key: (steps, fractions)}})."""
     suite = data.suite
-    gsg_objs = [o for o in ("gsg", "gsg2", "byol-gsg") if o in suite.objectives]
+    gsg_objs = [o for o in ("gsg", "gsg2", "byol-gsg", "gsg-random", "gsg-hard") if o in suite.objectives]
     if not gsg_objs:
         return None
     ds = (suite.ablation_datasets() or list(suite.datasets))[0]
     curves = {}
     for obj in gsg_objs:
-        curve = data.results.get(Cell(ds, obj, suite.seeds[0], suite.epochs_of(ds)), {}).get("curve", [])
+        curve = data.results.get(Cell(ds, obj, suite.seeds[0], suite.steps_of(ds)), {}).get("curve", [])
+        if obj in ("gsg-random", "gsg-hard") and not any(k in r for r in curve for k in PAIRING_KEYS):
+            continue  # a control that does not log the chosen case
         curves[obj] = {k: ([r["step"] for r in curve if k in r], [r[k] for r in curve if k in r]) for k in PAIRING_KEYS}
     lines = [
         "## Which GSG pairing is chosen",
         "",
         "Fraction of samples for which each of the four cross pairs (view of sample 1, view of its partner) "
-        "was the closest; by symmetry each should be near 0.25.",
+        "was the closest (for GSG with random selection: the case drawn); by symmetry each should be near 0.25.",
         "",
     ]
     return Section(lines, (ds, curves))
@@ -385,7 +649,7 @@ def transfer(data: ReportData) -> list[str]:
             cells = []
             for target in targets:
                 if target == source:
-                    v = data.scores(data.seeds_of(source, obj, suite.epochs_of(source)), "linear")
+                    v = data.scores(data.cells_at(source, obj, "equal_steps"), "linear")
                 else:
                     v = [
                         r["scores"]["linear"]
@@ -404,5 +668,5 @@ def embedding_runs(data: ReportData) -> list[tuple[str, Path]]:
     if ds is None:
         return []
     objs = [o for o in ("random", "simsiam", "gsg") if o in data.suite.objectives_of(ds)]
-    cells = [Cell(ds, obj, data.suite.seeds[0], data.suite.epochs_of(ds)) for obj in objs]
+    cells = [data.cells_at(ds, obj, "equal_steps")[0] for obj in objs]
     return [(c.objective, data.bench.cell_dir(c) / "run") for c in cells if c in data.results]

@@ -17,10 +17,12 @@ from .conftest import ROOT, TINY
 
 SECTIONS = [
     "## In plain words",
-    "## GSG against its base method",
-    "## GunPoint (timeseries): equal epochs",
+    "## Does each recipe beat its untrained encoder?",
+    "## Confirmatory tests (pre-declared)",
+    "## Exploratory comparisons",
+    "## GunPoint (timeseries): equal steps",
     "## GunPoint (timeseries): equal compute",
-    "## ArrowHead (timeseries): equal epochs",
+    "## ArrowHead (timeseries): equal steps",
     "## Small batches",
     "## Without a predictor",
     "## Which GSG pairing is chosen",
@@ -43,7 +45,7 @@ def rows_of(report: str, heading: str) -> list[list[str]]:
     return [
         [c.strip() for c in line.strip("|").split("|")]
         for line in section.splitlines()
-        if line.startswith("| ") and not line.startswith("| objective") and not line.startswith("| comparison")
+        if line.startswith("| ") and not line.startswith(("| objective", "| comparison", "| data set"))
     ]
 
 
@@ -56,18 +58,35 @@ def test_smoke_report_has_every_section_figure_and_provenance(smoke: tuple[Path,
         png = out / "report_figures" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000, name
         assert f"report_figures/{name}" in report
-    assert "- command: `gsg benchmark smoke" in report and "- commit: " in report and "- machine: " in report
-    assert "- seeds: [0, 1, 2]" in report and "cells done: 84 of 84" in report
+    assert "- command: `gsg benchmark smoke" in report and "- report written with commit: " in report
+    assert "- machine: " in report and "- every cell trained and evaluated with: 0.1.0 @ " in report
+    assert "- seeds: [0, 1, 2]" in report and "cells done: 96 of 96" in report
     assert "Incomplete" not in report and "Failed" not in report
-    # The plain-words summary holds one verdict per comparison.
-    assert report.count("linear probe: **") == 5
+    # The plain-words summary: the two confirmatory tests, then one line per exploratory comparison
+    # (gsg, gsg2, byol-gsg against their bases; gsg against its two controls; 4-view pairs at both budgets).
+    assert report.count("**Primary endpoint:** SimSiam+GSG (4 views) vs SimSiam, equal compute") == 1
+    assert report.count("linear probe: **") + report.count("excluded from the test") >= 2
+    confirmatory = rows_of(report, "## Confirmatory tests")
+    assert [r[1] for r in confirmatory] == ["primary endpoint", "the guide (closest pair vs a random one)"]
+    for row in confirmatory:  # two data sets at most: the smallest reachable p is 2/2^2
+        assert row[11] in ("0.500", "1.000", "n/a"), row
+    # The per-cell, per-seed results beside the report, with the code that produced each cell.
+    import csv
+
+    with (out / "report.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 96 and "report.csv" in report
+    assert {r["commit"] for r in rows} != {""} and {r["version"] for r in rows} == {"0.1.0"}
+    assert {r["n_test"] for r in rows if r["dataset"] == "GunPoint"} == {"150"}
+    assert all(0 < float(r["linear"]) <= 1 and float(r["effective_rank"]) >= 1 for r in rows)
 
 
 @pytest.mark.slow
 def test_smoke_numbers_are_real_measurements(smoke: tuple[Path, str]) -> None:
     out, report = smoke
-    rows = rows_of(report, "## GunPoint (timeseries): equal epochs")
-    assert [r[0] for r in rows][:2] == ["SimSiam", "SimSiam+GSG (4 views)"] and len(rows) == 8
+    rows = rows_of(report, "## GunPoint (timeseries): equal steps")
+    assert [r[0] for r in rows][:2] == ["SimSiam", "SimSiam+GSG (4 views)"] and len(rows) == 9
+    assert {r[1] for r in rows} == {"12", "0"}  # the step budget; 0 for the untrained encoder
     linear = {r[0]: r[3] for r in rows}
     for name, cell in linear.items():
         mean, std = (float(v) for v in re.fullmatch(r"([\d.]+) \+- ([\d.]+)", cell).groups())
@@ -76,18 +95,21 @@ def test_smoke_numbers_are_real_measurements(smoke: tuple[Path, str]) -> None:
     # Every cached score is the accuracy its run's own evaluation wrote.
     bench = Benchmark("smoke", out)
     results = bench.results()
-    assert len(results) == len(bench.cells) == 84
+    assert len(results) == len(bench.cells) == 96
     for cell, result in list(results.items())[:12]:
         eval_name = "eval_random.json" if cell.objective == "random" else "eval.json"
         evaluated = json.loads((bench.cell_dir(cell) / "run" / eval_name).read_text())
         assert result["scores"]["linear"] == evaluated["linear"]["accuracy"]
+        assert result["n_test"] == {"GunPoint": 150, "ArrowHead": 175}[cell.dataset]
+        assert result["effective_rank"] == evaluated["collapse"]["effective_rank"]
+        assert set(result["code"]) == {"version", "commit", "dirty"}
         if cell.objective != "random":
-            assert result["steps"] > 0 and result["curve"]
+            assert result["steps_done"] == cell.steps and result["curve"]
             assert not (bench.cell_dir(cell) / "run" / "checkpoints").exists()  # removed once evaluated
-    # Equal compute: a 4-view run at half the epochs encodes as many samples as SimSiam at full epochs.
-    full = results[next(c for c in results if c.objective == "simsiam" and c.epochs == 4 and c.batch_size is None)]
-    half = results[next(c for c in results if c.objective == "gsg" and c.epochs == 2 and c.seed == 0)]
-    assert half["encoder_forwards"] == full["encoder_forwards"]
+    # Equal compute: a 4-view run at half the steps encodes as many samples as SimSiam at full steps.
+    full = results[next(c for c in results if c.objective == "simsiam" and c.steps == 12 and c.batch_size is None)]
+    half = results[next(c for c in results if c.objective == "gsg" and c.steps == 6 and c.seed == 0)]
+    assert half["encoder_forwards"] == full["encoder_forwards"] and half["steps_done"] == 6
     transfer = json.loads((out / "transfer" / "GunPoint__ArrowHead" / "gsg" / "s0.json").read_text())
     assert 0 < transfer["linear"]["accuracy"] <= 1 and transfer["encoder_input"] == "series[channels=1]"
 
@@ -99,15 +121,15 @@ def test_rerun_skips_finished_cells_and_redoes_only_missing_ones(
     out, _ = smoke
     capsys.readouterr()
     assert main(["benchmark", "smoke", "--out", str(out)]) == 0
-    assert "ran 0 cell(s) now, 96 were cached, 0 remain" in capsys.readouterr().out
+    assert "ran 0 cell(s) now, 108 were cached, 0 remain" in capsys.readouterr().out
     bench = Benchmark("smoke", out)
     victim = next(c for c in bench.cells if c.objective == "byol")
     shutil.rmtree(bench.cell_dir(victim))
     assert main(["benchmark", "smoke", "--out", str(out), "--max-cells", "0"]) == 0
-    assert "ran 0 cell(s) now, 95 were cached, 1 remain" in capsys.readouterr().out
+    assert "ran 0 cell(s) now, 107 were cached, 1 remain" in capsys.readouterr().out
     assert "Incomplete:** 1 cell(s)" in (out / "report.md").read_text()
     assert main(["benchmark", "smoke", "--out", str(out)]) == 0
-    assert "ran 1 cell(s) now, 95 were cached, 0 remain" in capsys.readouterr().out
+    assert "ran 1 cell(s) now, 107 were cached, 0 remain" in capsys.readouterr().out
     assert (bench.cell_dir(victim) / "result.json").is_file()
 
 
@@ -115,7 +137,7 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> Non
     suite = tmp_path / "configs" / "suite_t.yaml"
     suite.parent.mkdir()
     suite.write_text(
-        f"seeds: [0]\nepochs: 2\nobjectives: [simsiam, random]\nno_predictor: []\n"
+        f"seeds: [0]\nsteps: 2\nobjectives: [simsiam, random]\nno_predictor: []\n"
         f"datasets: {{bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}}}\n"
     )
     bench = Benchmark(suite, tmp_path / "out")
@@ -136,12 +158,12 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> Non
 def test_editing_a_data_set_reruns_its_cells_instead_of_reusing_them(tmp_path: Path) -> None:
     suite = tmp_path / "configs" / "suite_t.yaml"
     suite.parent.mkdir()
-    body = "seeds: [0]\nepochs: 2\nobjectives: [random]\nno_predictor: []\n"
+    body = "seeds: [0]\nsteps: 2\nobjectives: [random]\nno_predictor: []\n"
     body += f"datasets: {{bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}}}\n"
     suite.write_text(body)
     assert Benchmark(suite, tmp_path / "out").run()["ran"] == 1
     assert Benchmark(suite, tmp_path / "out").run()["ran"] == 0
-    # Same cell key (objective, seed, epochs), another encoder: the cached result must not count.
+    # Same cell key (objective, seed, steps), another encoder: the cached result must not count.
     suite.write_text(body.replace("encoder.hidden=16", "encoder.hidden=24"))
     bench = Benchmark(suite, tmp_path / "out")
     assert not bench.results()
