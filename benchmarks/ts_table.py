@@ -109,7 +109,11 @@ def is_done(out: Path, table: dict[str, Any], cell: tuple[str, str, int]) -> boo
     result = folder / "result.json"
     if not result.is_file():
         return False
-    return json.loads(result.read_text())["overrides"] == cell_overrides(table, *cell, folder / "run")
+    # The same cell wherever its folder now lives (a table run elsewhere and copied back counts).
+    def placed(overrides: list[str]) -> list[str]:
+        return [o for o in overrides if not o.startswith("output_dir=")]
+
+    return placed(json.loads(result.read_text())["overrides"]) == placed(cell_overrides(table, *cell, folder / "run"))
 
 
 def run_all(table: dict[str, Any], out: Path, workers: int, max_cells: int | None, deadline: float | None) -> None:
