@@ -292,63 +292,6 @@ def training_summary(run_dir: Path, cfg: Any, cell: Cell) -> dict[str, Any]:
     return {"steps_done": steps, "encoder_forwards": steps * per_step, "curve": curve}
 
 
-CSV_COLUMNS = (
-    "suite", "dataset", "domain", "objective", "method", "seed", "steps", "steps_done", "batch_size", "predictor",
-    "tables", "n_train", "n_test", "knn", "linear", "svm", "knn_macro_f1", "linear_macro_f1", "svm_macro_f1",
-    "effective_rank", "rank_ceiling", "encoder_forwards", "wall_s", "version", "commit", "dirty", "key",
-)  # fmt: skip
-
-
-def result_rows(bench: Benchmark, results: dict[Cell, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """One flat row per finished cell and seed: every number the report's tests are computed from."""
-    from .variants import display_name
-
-    rows = []
-    for cell, r in (bench.results() if results is None else results).items():
-        code = r.get("code") or {}
-        rows.append(
-            {
-                "suite": bench.suite.name,
-                "dataset": cell.dataset,
-                "domain": bench.base[cell.dataset].domain,
-                "objective": cell.objective,
-                "method": display_name(cell.objective),
-                "seed": cell.seed,
-                "steps": cell.steps,
-                "steps_done": r.get("steps_done", r.get("steps")),
-                "batch_size": r.get("batch_size"),
-                "predictor": cell.predictor,
-                "tables": " ".join(r.get("tags", [])),
-                "n_train": r.get("n_train"),
-                "n_test": r.get("n_test"),
-                **{p: r["scores"].get(p) for p in ("knn", "linear", "svm")},
-                **{f"{p}_macro_f1": r.get("macro_f1", {}).get(p) for p in ("knn", "linear", "svm")},
-                "effective_rank": r.get("effective_rank"),
-                "rank_ceiling": r.get("rank_ceiling"),
-                "encoder_forwards": r.get("encoder_forwards"),
-                "wall_s": r.get("wall_s"),
-                "version": code.get("version"),
-                "commit": code.get("commit"),
-                "dirty": code.get("dirty"),
-                "key": cell.key,
-            }
-        )
-    return sorted(rows, key=lambda row: (row["dataset"], row["objective"], row["steps"], row["key"]))
-
-
-def write_results_csv(bench: Benchmark, path: Path, results: dict[Cell, dict[str, Any]] | None = None) -> Path:
-    """The per-cell, per-seed results as CSV (``results``: ``bench.results()`` when already read), one row a cell."""
-    import csv
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in result_rows(bench, results):
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return path
-
-
 def run_benchmark(
     suite_arg: str,
     out: str | None,

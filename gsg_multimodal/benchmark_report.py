@@ -19,11 +19,9 @@ if TYPE_CHECKING:
 
 
 def write_benchmark_report(bench: Benchmark, out: Path, wall_s: float, command: str = "gsg benchmark") -> Path:
-    from .benchmark import write_results_csv
-
     data = tables.ReportData(bench)
     writer = figures.FigureWriter(out)
-    csv_path = write_results_csv(bench, out.with_suffix(".csv"), data.results)
+    csv_path = tables.write_results_csv(bench, out.with_suffix(".csv"), data.results)
     confirmatory, confirmed = tables.confirmatory(data)
     paired, words = tables.paired(data)
     lines = [*tables.header(data, command, wall_s, csv_path.name), *tables.summary(data, confirmed + words)]

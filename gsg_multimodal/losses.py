@@ -152,13 +152,13 @@ class SiameseLoss:
         if self.partner == "hard":
             r = hard_partners(t[0], t[1])
         else:
-            r = _to_device(draw_pairing(n, generator, self.derangement), p[0].device)
+            r = to_device_async(draw_pairing(n, generator, self.derangement), p[0].device)
         # Image 2's views: the extra two views (published GSG) or the same two views (2-view GSG).
         i21, i22 = (2, 3) if self.gsg_views == 4 else (0, 1)
         pv = {"11": p[0], "12": p[1], "21": p[i21][r], "22": p[i22][r]}
         tv = {"11": t[0], "12": t[1], "21": t[i21][r], "22": t[i22][r]}
         if self.selection == "random":
-            choice = _to_device(random_selection(n, generator), p[0].device)
+            choice = to_device_async(random_selection(n, generator), p[0].device)
         else:
             choice = select_pairing(tv["11"], tv["12"], tv["21"], tv["22"])
         per_sample = gsg_loss_per_sample(pv, tv, choice)
@@ -168,7 +168,7 @@ class SiameseLoss:
         return ObjectiveOutput(per_sample.mean(), per_sample, counts, r)
 
 
-def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+def to_device_async(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Copy a small host tensor to ``device`` without waiting for the kernels queued there."""
     if x.device == device:
         return x

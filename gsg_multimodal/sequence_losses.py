@@ -29,7 +29,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .losses import PAIRINGS, draw_pairing
+from .losses import PAIRINGS, draw_pairing, to_device_async
 
 PartnerMode = Literal["series", "time", "both"]
 PARTNER_MODES: tuple[str, ...] = ("series", "time", "both")
@@ -183,15 +183,6 @@ def draw_shifts(n: int, length: int, generator: torch.Generator) -> torch.Tensor
     return torch.randint(lo, hi + 1, (n,), generator=generator, device=generator.device)
 
 
-def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a small host tensor to ``device`` without waiting for the kernels queued there."""
-    if x.device == device:
-        return x
-    if device.type == "cuda":  # a copy from pageable memory would synchronise; pinned memory does not
-        x = x.pin_memory()
-    return x.to(device, non_blocking=True)
-
-
 def _shift_positions(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """``y[i, t] = x[i, (t + shift[i]) mod L]`` for ``x [N, L, ...]``."""
     n, length = x.shape[:2]
@@ -288,7 +279,7 @@ def temporal_gsg_loss(
             partner = draw_pairing(n, generator, derangement)
         if partner.shape != (n,):
             raise ValueError(f"partner must have shape [{n}], got {tuple(partner.shape)}")
-        r = _to_device(partner, device)
+        r = to_device_async(partner, device)
     used_shifts: list[torch.Tensor | None] = [None] * n_scales
     if use_time:
         if shifts is not None and len(shifts) != n_scales:
@@ -314,7 +305,7 @@ def temporal_gsg_loss(
         if r is not None:
             partners.append((r, None))
         if used_shifts[s] is not None:
-            partners.append((None, _to_device(used_shifts[s], device)))
+            partners.append((None, to_device_async(used_shifts[s], device)))
         if not partners:
             continue
         per_mode = []

@@ -222,7 +222,7 @@ def test_the_report_excludes_data_sets_below_the_floor_and_tests_the_rest(tmp_pa
 
 
 def test_results_csv_has_one_row_per_cell_and_seed_with_its_code(tmp_path: Path) -> None:
-    from gsg_multimodal.benchmark import CSV_COLUMNS, write_results_csv
+    from gsg_multimodal.report_tables import CSV_COLUMNS, write_results_csv
 
     gains = {d: {"simsiam": 0.01, "gsg": 0.02, "gsg-random": 0.0} for d in ("d1", "d2", "d3")}
     bench = constructed_bench(tmp_path, gains)

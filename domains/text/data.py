@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import codecs
 import functools
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from gsg_multimodal import packaged
 from gsg_multimodal.domain import DataSplits
 from gsg_multimodal.errors import UserError
 
@@ -111,15 +111,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def package_dir(package: str) -> Path | None:
-    """A top-level package's folder, found without executing its ``__init__``."""
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+package_dir = packaged.package_dir  # encoders.py finds the shipped MiniLM folder with it
 
 
 def builtin_file(name: str) -> tuple[str, _Builtin, Path]:

@@ -7,7 +7,6 @@ Every split becomes a ``datasets.Dataset`` with columns ``series`` (float32, nes
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from gsg_multimodal import packaged
 from gsg_multimodal.domain import DataSplits
 from gsg_multimodal.errors import UserError
 
@@ -125,15 +125,7 @@ def read_ts_file(path: str | Path) -> tuple[Series, list[str] | None]:
     return series, (labels if class_label else None)
 
 
-def _package_dir(package: str) -> Path | None:
-    # find_spec on a top-level package locates it without executing its __init__.
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+_package_dir = packaged.package_dir
 
 
 def _builtin_files(name: str) -> tuple[str, Path, Path]:

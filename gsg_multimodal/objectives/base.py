@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from ..config import RunConfig
     from ..domain import DataSplits, Domain
 
+Batch = dict[str, Any]  # a collated batch, as the domain's collate made it
+Autocast = Callable[[], AbstractContextManager]  # the accelerator's mixed-precision context
+
 
 @dataclass
 class StepOutput:
@@ -76,12 +79,7 @@ class Objective(ABC):
 
     @abstractmethod
     def compute(
-        self,
-        network: nn.Module,
-        views: Any,
-        batch: dict[str, Any],
-        generator: torch.Generator,
-        autocast: Callable[[], AbstractContextManager],
+        self, network: nn.Module, views: Any, batch: Batch, generator: torch.Generator, autocast: Autocast
     ) -> StepOutput:
         """The loss of one batch. ``generator`` is the host generator for draws such as GSG's pairing."""
 

@@ -15,8 +15,6 @@ padding) and ``sequence_dim``; the time-series encoders do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -26,7 +24,7 @@ from ..domain import SequenceViews
 from ..errors import UserError
 from ..model import prediction_mlp, projection_mlp
 from ..sequence_losses import maxpool_pyramid, temporal_gsg_loss, ts2vec_loss
-from .base import Objective, StepOutput, predictor_groups, register_objective
+from .base import Autocast, Batch, Objective, StepOutput, predictor_groups, register_objective
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -119,12 +117,7 @@ class TS2Vec(Objective):
         return domain.make_sequence_views(batch, self.n_views, generator)
 
     def compute(
-        self,
-        network: nn.Module,
-        views: Any,
-        batch: dict[str, Any],
-        generator: torch.Generator,
-        autocast: Callable[[], AbstractContextManager],
+        self, network: nn.Module, views: Any, batch: Batch, generator: torch.Generator, autocast: Autocast
     ) -> StepOutput:
         z1, z2 = network(views)
         out = ts2vec_loss(z1, z2, alpha=self.cfg.objective.ts2vec_alpha)
@@ -151,12 +144,7 @@ class TemporalGSG(Objective):
         return domain.make_sequence_views(batch, self.n_views, generator)
 
     def compute(
-        self,
-        network: nn.Module,
-        views: Any,
-        batch: dict[str, Any],
-        generator: torch.Generator,
-        autocast: Callable[[], AbstractContextManager],
+        self, network: nn.Module, views: Any, batch: Batch, generator: torch.Generator, autocast: Autocast
     ) -> StepOutput:
         p, z, watched = network(views)
         t = [maxpool_pyramid(zi) for zi in z]  # SimSiam: the online projections are the targets

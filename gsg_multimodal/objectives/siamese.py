@@ -5,8 +5,6 @@ Each is a small class over the pure losses of ``losses.py`` (tested against per-
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -16,7 +14,7 @@ from torch import nn
 from ..errors import UserError
 from ..losses import ContrastiveLoss, SiameseLoss, SupervisedLoss
 from ..model import SiameseNetwork, SupervisedNetwork, TargetNetwork, ema_momentum
-from .base import Objective, StepOutput, predictor_groups, register_objective
+from .base import Autocast, Batch, Objective, StepOutput, predictor_groups, register_objective
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -62,16 +60,11 @@ class SiameseObjective(Objective):
     def parameter_groups(self, network: nn.Module) -> list[dict]:
         return predictor_groups(network, self.cfg.model.fixed_predictor_lr)
 
-    def targets(self, z: list[torch.Tensor], views: list[Any], autocast: Callable[[], AbstractContextManager]) -> Any:
+    def targets(self, z: list[torch.Tensor], views: list[Any], autocast: Autocast) -> Any:
         return z
 
     def compute(
-        self,
-        network: nn.Module,
-        views: Any,
-        batch: dict[str, Any],
-        generator: torch.Generator,
-        autocast: Callable[[], AbstractContextManager],
+        self, network: nn.Module, views: Any, batch: Batch, generator: torch.Generator, autocast: Autocast
     ) -> StepOutput:
         z, p, pre_bn = network(views)
         out = self.loss(p, self.targets(z, views, autocast), generator if self.gsg else None)
@@ -99,12 +92,7 @@ class SimSiamWithoutStopGradient(SimSiam):
     """
 
     def compute(
-        self,
-        network: nn.Module,
-        views: Any,
-        batch: dict[str, Any],
-        generator: torch.Generator,
-        autocast: Callable[[], AbstractContextManager],
+        self, network: nn.Module, views: Any, batch: Batch, generator: torch.Generator, autocast: Autocast
     ) -> StepOutput:
         z, p, pre_bn = network(views)
         cos = torch.nn.functional.cosine_similarity
@@ -137,7 +125,7 @@ class BYOL(SiameseObjective):
         self.target = TargetNetwork(network).to(device)
         return [self.target]
 
-    def targets(self, z: list[torch.Tensor], views: list[Any], autocast: Callable[[], AbstractContextManager]) -> Any:
+    def targets(self, z: list[torch.Tensor], views: list[Any], autocast: Autocast) -> Any:
         with torch.no_grad(), autocast():
             return self.target(views)
 
@@ -180,12 +168,7 @@ class SimCLR(Objective):
         return SiameseNetwork(encoder, replace(self.cfg.model, predictor=False))
 
     def compute(
-        self,
-        network: nn.Module,
-        views: Any,
-        batch: dict[str, Any],
-        generator: torch.Generator,
-        autocast: Callable[[], AbstractContextManager],
+        self, network: nn.Module, views: Any, batch: Batch, generator: torch.Generator, autocast: Autocast
     ) -> StepOutput:
         z, _, pre_bn = network(views)
         return StepOutput(self.loss(z).loss, pre_bn)
@@ -215,12 +198,7 @@ class Supervised(Objective):
         return SupervisedNetwork(encoder, self.num_classes)
 
     def compute(
-        self,
-        network: nn.Module,
-        views: Any,
-        batch: dict[str, Any],
-        generator: torch.Generator,
-        autocast: Callable[[], AbstractContextManager],
+        self, network: nn.Module, views: Any, batch: Batch, generator: torch.Generator, autocast: Autocast
     ) -> StepOutput:
         h, logits = network(views)  # the monitor watches the encoder features
         return StepOutput(self.loss(logits, batch["label"]).loss, h[0].detach())
