@@ -1,7 +1,7 @@
 """The time-series table: every built-in UCR/UEA set x objectives x seeds, SVM protocol, beside TS2Vec's numbers.
 
     python benchmarks/ts_table.py configs/ts_table.yaml --out runs/ts_table --workers 1
-    python benchmarks/ts_table.py configs/ts_table.yaml --out runs/ts_table --report-only --report docs/x.md
+    python benchmarks/ts_table.py configs/ts_table.yaml --out runs/ts_table --report-only --report docs/data/ts_table.md
 
 A table file (YAML) names the run config, the seeds, the rows (objective overrides, or ``random`` for the
 encoder before pretraining) and the data sets (overrides each, and the published TS2Vec accuracy with its
