@@ -316,7 +316,7 @@ def _read_user_file(path_str: str, key: str, cfg: TimeSeriesDataConfig) -> tuple
         if "y_steps" not in loaded:
             return series, labels, None
         y_steps, shape = loaded["y_steps"], loaded["x"].shape
-        if y_steps.shape != (shape[0], shape[-1]) or y_steps.dtype.kind not in "iubfUS":
+        if y_steps.shape != (shape[0], shape[-1]) or y_steps.dtype.kind not in "iubfU":
             raise UserError(
                 f"'{path}' key 'y_steps' is {y_steps.dtype} {y_steps.shape}; store one label (number or text) "
                 f"per time step of each recording in 'x', shape [recordings, length] = {[shape[0], shape[-1]]}"
