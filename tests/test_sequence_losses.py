@@ -1,8 +1,8 @@
 """Sequence-level losses (gsg_multimodal/sequence_losses.py) against per-sample, per-position loop transcriptions.
 
-The references below are written from the definitions in docs/objective.md (sequence-level objectives) with Python loops over
-scales, samples and positions, one vector at a time; the vectorised losses must match them in value and
-gradient (float64, small random tensors, segment lengths that are not powers of two).
+The references below are written from the definitions in docs/objective.md (sequence-level objectives)
+with Python loops over scales, samples and positions, one vector at a time; the vectorised losses must
+match them in value and gradient (float64, small random tensors, segment lengths that are not powers of two).
 """
 
 from __future__ import annotations
