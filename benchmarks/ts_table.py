@@ -1,7 +1,7 @@
 """The time-series table: every built-in UCR/UEA set x objectives x seeds, SVM protocol, beside TS2Vec's numbers.
 
-    python benchmarks/ts_table.py configs/ts_table.yaml --out runs/ts_table --workers 1
-    python benchmarks/ts_table.py configs/ts_table.yaml --out runs/ts_table --report-only --report docs/data/ts_table.md
+    python benchmarks/ts_table.py benchmarks/ts_table.yaml --out runs/ts_table --workers 1
+    python benchmarks/ts_table.py benchmarks/ts_table.yaml --out runs/ts_table --report-only --report x.md
 
 A table file (YAML) names the run config, the seeds, the rows (objective overrides, or ``random`` for the
 encoder before pretraining) and the data sets (overrides each, and the published TS2Vec accuracy with its
@@ -239,7 +239,7 @@ def main() -> None:
         run_cell(json.loads(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", help="a table file, e.g. configs/ts_table.yaml")
+    parser.add_argument("table", help="a table file, e.g. benchmarks/ts_table.yaml")
     parser.add_argument("--out", default="runs/ts_table", help="folder of the cells (cached)")
     parser.add_argument("--workers", type=int, default=1, help="cells at a time")
     parser.add_argument("--max-cells", type=int, help="run at most this many cells now")

@@ -112,10 +112,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the siamese network (measure before relying on it)
 
     def __post_init__(self) -> None:
-        if self.steps is None:
-            _require(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1",
-                     "a run of no steps would export an untrained encoder")  # fmt: skip
-        else:
+        _require(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1",
+                 "a run of no steps would export an untrained encoder")  # fmt: skip
+        if self.steps is not None:
             _require(self.steps >= 1, "train.steps", self.steps, "must be at least 1 (or null to count epochs)")
         if self.max_steps is not None:
             _require(self.max_steps >= 1, "train.max_steps", self.max_steps, "must be at least 1 (or null)")

@@ -446,7 +446,7 @@ def test_compare_reuses_resumes_or_refuses_by_the_resolved_config(tmp_path: Path
     assert _compare_action(run, wanted("train.progress_bar=false")) == "reuse"  # changes nothing computed
     with pytest.raises(UserError, match=r"eval.cv_folds: 5 -> 3"):  # evaluation reads the run's own settings
         _compare_action(run, wanted("eval.cv_folds=3"))
-    with pytest.raises(UserError, match=r"optim.lr: 0.05 -> 0.1"):
+    with pytest.raises(UserError, match=r"optim.lr: 0.001 -> 0.1"):
         _compare_action(run, wanted("optim.lr=0.1"))
     shutil.rmtree(run / "encoder")  # unfinished, same config: resumed
     assert _compare_action(run, wanted("eval.cv_folds=3")) == "--resume"
