@@ -50,6 +50,9 @@ def main() -> None:
             "features_max_diff": float((feats - reference).abs().max()),
         }
         (trainer.run_dir / "distributed_check.json").write_text(json.dumps(result))
+    # Leave together: a rank that tears down its process group while the other still works (rank 0's
+    # reference encoding above) was seen to abort at exit (gloo: "terminate called without an active exception").
+    acc.wait_for_everyone()
     trainer.close()
 
 
