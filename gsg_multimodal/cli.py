@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the last complete checkpoint is kept (continue with --resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `gsg domains | head`: the reader left; nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

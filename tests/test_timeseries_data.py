@@ -15,7 +15,6 @@ from domains.timeseries import data as tsdata
 from domains.timeseries.data import (
     BUILTIN_DATASETS,
     TimeSeriesDataConfig,
-    describe_builtin,
     load_timeseries,
     read_ts_file,
 )
@@ -113,7 +112,6 @@ def test_builtin_name_is_case_insensitive_and_unknown_lists_names():
     assert splits.info["dataset"] == "BasicMotions" and splits.label_names == sorted(splits.label_names)
     message = one_line_error(TimeSeriesDataConfig(name="NoSuchSet"), "NoSuchSet", "data.path")
     assert all(name in message for name in BUILTIN_DATASETS)
-    assert describe_builtin() == BUILTIN_DATASETS
 
 
 def test_finding_builtin_files_does_not_import_aeon_or_sktime():

@@ -97,10 +97,6 @@ class TimeSeriesDataConfig:
             raise UserError("set either data.test_path (your own test file) or data.test_fraction, not both")
 
 
-def describe_builtin() -> dict[str, str]:
-    return dict(BUILTIN_DATASETS)
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
