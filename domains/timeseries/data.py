@@ -155,7 +155,6 @@ def read_ts_file(path: str | Path) -> tuple[Series, list[str] | None]:
     return series, (labels if class_label else None)
 
 
-_package_dir = packaged.package_dir
 
 
 def _builtin_files(name: str) -> tuple[str, Path, Path]:
@@ -166,7 +165,7 @@ def _builtin_files(name: str) -> tuple[str, Path, Path]:
             "or set data.path to your own file"
         )
     for package in ("aeon", "sktime"):  # aeon first: it is maintained and ships more of them
-        root = _package_dir(package)
+        root = packaged.package_dir(package)
         folder = root / "datasets" / "data" / canonical if root else None
         if folder and (folder / f"{canonical}_TRAIN.ts").is_file() and (folder / f"{canonical}_TEST.ts").is_file():
             return canonical, folder / f"{canonical}_TRAIN.ts", folder / f"{canonical}_TEST.ts"

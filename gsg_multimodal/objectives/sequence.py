@@ -74,9 +74,8 @@ class _PositionHeads(nn.Module):
         self.projector = projection_mlp(
             width, model_cfg.projector_hidden, model_cfg.projector_dim, model_cfg.projector_layers
         )
-        with_predictor = model_cfg.predictor
-        self.predictor = prediction_mlp(model_cfg.projector_dim, model_cfg.predictor_hidden) if with_predictor else None
-        self.predictor = self.predictor or nn.Identity()
+        width_z, hidden = model_cfg.projector_dim, model_cfg.predictor_hidden
+        self.predictor = prediction_mlp(width_z, hidden) if model_cfg.predictor else nn.Identity()
 
     def project(self, seg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, length, width = seg.shape
