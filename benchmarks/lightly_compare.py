@@ -40,7 +40,7 @@ class LightlySimSiam:
         from PIL import Image
         from torch.utils.data import DataLoader
 
-        from domains.images.encoders import ImageEncoderConfig, build_encoder
+        from gsg_domains.images.encoders import ImageEncoderConfig, build_encoder
 
         transform = SimSiamTransform(
             input_size=28, gaussian_blur=0.0, random_gray_scale=0.0, normalize={"mean": [mean], "std": [std]}

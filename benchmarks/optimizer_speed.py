@@ -27,7 +27,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from transformers import AutoModel
 
-    from domains.text.encoders import resolve_source
+    from gsg_domains.text.encoders import resolve_source
 
     params = list(AutoModel.from_pretrained(resolve_source("all-MiniLM-L6-v2")).parameters())
     for p in params:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from domains.audio.augment import (
+from gsg_domains.audio.augment import (
     AudioViewsConfig,
     Views,
     collate_audio,
@@ -15,8 +15,8 @@ from domains.audio.augment import (
     random_resized_crop,
     spec_masks,
 )
-from domains.audio.data import AudioDataConfig
-from domains.audio.frontend import LogMel
+from gsg_domains.audio.data import AudioDataConfig
+from gsg_domains.audio.frontend import LogMel
 from gsg_multimodal.errors import UserError
 
 DATA = AudioDataConfig(sample_rate=8000, n_mels=32, win_ms=32, hop_ms=10, f_max=3900)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from domains.audio.data import (
+from gsg_domains.audio.data import (
     DRUM_CLASSES,
     DRUMKITS_DIR,
     AudioDataConfig,
@@ -73,7 +73,7 @@ def test_scan_drumkits_labels_every_kept_file_once() -> None:
 
 @needs_drums
 def test_drums_split_keeps_each_instrument_on_one_side(monkeypatch: pytest.MonkeyPatch) -> None:
-    import domains.audio.data as data
+    import gsg_domains.audio.data as data
 
     seen: dict[str, np.ndarray] = {}
     real = data.split_rows

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from domains.audio.data import AudioDataConfig, _to_dataset
-from domains.audio.encoders import AudioEncoderConfig, LogMelCNN, build_encoder
-from domains.audio.floor import N_MFCC, mfcc_statistics
-from domains.timeseries.encoders import TimeSeriesEncoder
+from gsg_domains.audio.data import AudioDataConfig, _to_dataset
+from gsg_domains.audio.encoders import AudioEncoderConfig, LogMelCNN, build_encoder
+from gsg_domains.audio.floor import N_MFCC, mfcc_statistics
+from gsg_domains.timeseries.encoders import TimeSeriesEncoder
 from gsg_multimodal.errors import UserError
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from domains.audio.data import DRUMKITS_DIR
+from gsg_domains.audio.data import DRUMKITS_DIR
 from gsg_multimodal import load_encoder
 from gsg_multimodal.cli import main
 

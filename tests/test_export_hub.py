@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from domains.audio.data import DRUMKITS_DIR
-from domains.images import data as image_data
+from gsg_domains.audio.data import DRUMKITS_DIR
+from gsg_domains.images import data as image_data
 from gsg_multimodal import GSGEncoder, load_encoder
 from gsg_multimodal.cli import main
 from gsg_multimodal.runtime import reset_accelerate
@@ -132,7 +132,7 @@ def test_a_pretrained_text_export_keeps_the_shipped_pooler(tmp_path: Path) -> No
     from safetensors.torch import save_file
     from transformers import BertConfig, BertModel
 
-    from domains.text.encoders import TextEncoder, export_hf
+    from gsg_domains.text.encoders import TextEncoder, export_hf
 
     config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
     source = tmp_path / "shipped"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from domains.images import augment as A
+from gsg_domains.images import augment as A
 from gsg_multimodal.errors import UserError
 
 TOL = dict(atol=2e-5, rtol=0)

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from domains.images import ImageDomain, data
-from domains.images.augment import ImageViewsConfig
-from domains.images.data import ImageDataConfig, load_images
-from domains.images.encoders import ImageEncoderConfig
+from gsg_domains.images import ImageDomain, data
+from gsg_domains.images.augment import ImageViewsConfig
+from gsg_domains.images.data import ImageDataConfig, load_images
+from gsg_domains.images.encoders import ImageEncoderConfig
 from gsg_multimodal.errors import UserError
 
 needs_fmnist = pytest.mark.skipif(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from domains.images.encoders import ImageEncoderConfig, build_encoder
+from gsg_domains.images.encoders import ImageEncoderConfig, build_encoder
 from gsg_multimodal.errors import UserError
 
 

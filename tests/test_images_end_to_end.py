@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 from safetensors.torch import load_file
 
-from domains.images import data
+from gsg_domains.images import data
 from gsg_multimodal import load_encoder
 from gsg_multimodal.cli import main
 from gsg_multimodal.errors import UserError

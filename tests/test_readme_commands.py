@@ -108,8 +108,8 @@ def _run(argv: list[str], *extra: str) -> None:
 
 @pytest.mark.slow
 def test_the_readme_workflow_runs_with_tiny_budgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from domains.audio.data import DRUMKITS_DIR
-    from domains.images.data import FASHION_MNIST_DIR
+    from gsg_domains.audio.data import DRUMKITS_DIR
+    from gsg_domains.images.data import FASHION_MNIST_DIR
 
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     monkeypatch.chdir(tmp_path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from domains.text.augment import TextViewsConfig, collate_text, make_views
-from domains.text.encoders import TextEncoderConfig, load_tokenizer
+from gsg_domains.text.augment import TextViewsConfig, collate_text, make_views
+from gsg_domains.text.encoders import TextEncoderConfig, load_tokenizer
 from gsg_multimodal.errors import UserError
 
 SENTENCES = [

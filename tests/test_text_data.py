@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from domains.text import data as textdata
-from domains.text.data import BUILTIN_DATASETS, TextDataConfig, load_text
+from gsg_domains.text import data as textdata
+from gsg_domains.text.data import BUILTIN_DATASETS, TextDataConfig, load_text
 from gsg_multimodal.errors import UserError
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from domains.text import TextDomain
-from domains.text import encoders as textenc
-from domains.text.augment import TextViewsConfig, collate_text
-from domains.text.data import TextDataConfig
-from domains.text.encoders import TextEncoderConfig, build_text_encoder, load_tokenizer
+from gsg_domains.text import TextDomain
+from gsg_domains.text import encoders as textenc
+from gsg_domains.text.augment import TextViewsConfig, collate_text
+from gsg_domains.text.data import TextDataConfig
+from gsg_domains.text.encoders import TextEncoderConfig, build_text_encoder, load_tokenizer
 from gsg_multimodal.errors import UserError
 
 SENTENCES = ["A small, perfectly formed film.", "Two hours I will never get back, and a soundtrack I cannot forget."]

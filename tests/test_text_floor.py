@@ -5,8 +5,8 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from domains.text.data import TextDataConfig, load_text
-from domains.text.floor import NAME, tfidf_floor
+from gsg_domains.text.data import TextDataConfig, load_text
+from gsg_domains.text.floor import NAME, tfidf_floor
 from gsg_multimodal.config import EvalConfig
 from gsg_multimodal.domain import DataSplits
 from gsg_multimodal.probes import CV_SKIPPED, format_table

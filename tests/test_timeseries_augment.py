@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from domains.timeseries.augment import (
+from gsg_domains.timeseries.augment import (
     TimeSeriesViewsConfig,
     collate_series,
     eval_view,

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from domains.timeseries import data as tsdata
-from domains.timeseries.data import (
+from gsg_domains.timeseries import data as tsdata
+from gsg_domains.timeseries.data import (
     BUILTIN_DATASETS,
     TimeSeriesDataConfig,
     load_timeseries,

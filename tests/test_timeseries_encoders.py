@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from domains.timeseries.encoders import TimeSeriesEncoderConfig, build_encoder
+from gsg_domains.timeseries.encoders import TimeSeriesEncoderConfig, build_encoder
 from gsg_multimodal.errors import UserError
 
 # The tsai encoders take seconds the first time: importing any tsai module costs about 8 s.
@@ -62,5 +62,5 @@ def test_bad_config_values_name_the_key(key: str, value: object) -> None:
 
 
 def test_importing_the_encoders_does_not_import_tsai() -> None:
-    code = "import sys, domains.timeseries.encoders; sys.exit(any(m.startswith('tsai') for m in sys.modules))"
+    code = "import sys, gsg_domains.timeseries.encoders; sys.exit(any(m.startswith('tsai') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from domains.timeseries import SeriesBatch, TimeSeriesDomain
-from domains.timeseries.augment import (
+from gsg_domains.timeseries import SeriesBatch, TimeSeriesDomain
+from gsg_domains.timeseries.augment import (
     TimeSeriesViewsConfig,
     collate_series,
     eval_view,
     make_sequence_views,
     make_views,
 )
-from domains.timeseries.data import TimeSeriesDataConfig
-from domains.timeseries.encoders import TimeSeriesEncoderConfig, build_encoder
+from gsg_domains.timeseries.data import TimeSeriesDataConfig
+from gsg_domains.timeseries.encoders import TimeSeriesEncoderConfig, build_encoder
 
 OFF = {  # every augmentation but the crop off
     "jitter_sigma": 0.0,

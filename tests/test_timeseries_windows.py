@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from domains.timeseries import windows
-from domains.timeseries.data import TimeSeriesDataConfig, load_timeseries
+from gsg_domains.timeseries import windows
+from gsg_domains.timeseries.data import TimeSeriesDataConfig, load_timeseries
 from gsg_multimodal.errors import UserError
 
 

@@ -50,7 +50,7 @@ def domain_config(name: str) -> Callable[[list[str]], Any]:
 
 
 def timeseries_datasets() -> dict[str, list[str]]:
-    from domains.timeseries.data import BUILTIN_DATASETS
+    from gsg_domains.timeseries.data import BUILTIN_DATASETS
 
     # Every built-in set loads in well under 2 s. The encoder, heads and views.length (192) stay those of
     # the ACSF1 config, so the step costs about the same everywhere and the pipeline's cost varies.

@@ -3,7 +3,7 @@
 ``byola_cnn`` follows BYOL-A's AudioNTT2020 encoder (Niizumi et al. 2021): ``blocks`` x (3x3 conv, batch
 norm, ReLU, 2x2 max-pool) on the log-mel ``[N, 1, F, T]``, every frame's ``channels x F'`` values through a
 two-layer MLP, then the max and the mean over time added together (``pooling: mean+max``) or the mean
-alone. ``dilated_cnn`` / ``inception_time`` / ``resnet`` are ``domains.timeseries.encoders`` applied to the
+alone. ``dilated_cnn`` / ``inception_time`` / ``resnet`` are ``gsg_domains.timeseries.encoders`` applied to the
 waveform as a one-channel series ``[N, 1, samples]``, so the two domains' encoders can be compared and
 their weights moved between them.
 """
@@ -103,8 +103,8 @@ def build_encoder(cfg: AudioEncoderConfig, info: dict[str, Any]) -> nn.Module:
     """The configured encoder for data described by ``info``; exposes ``out_dim``."""
     if not cfg.waveform:
         return LogMelCNN(int(info["n_mels"]), cfg)
-    from domains.timeseries.encoders import TimeSeriesEncoderConfig
-    from domains.timeseries.encoders import build_encoder as build_series_encoder
+    from gsg_domains.timeseries.encoders import TimeSeriesEncoderConfig
+    from gsg_domains.timeseries.encoders import build_encoder as build_series_encoder
 
     series_cfg = TimeSeriesEncoderConfig(
         name=cfg.name,
