@@ -64,6 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--push-to-hub", metavar="REPO_ID", help="also upload the export to the Hugging Face hub (needs a token)"
     )
 
+    m = sub.add_parser(
+        "embed", help="features of raw data (a file or folder) from a run's or an export's encoder, into Parquet"
+    )
+    m.add_argument(
+        "source",
+        metavar="RUN_OR_ENCODER",
+        help="a run directory (its encoder/, else its newest checkpoint) or an encoder export folder",
+    )
+    m.add_argument(
+        "data",
+        metavar="DATA",
+        help="raw data the domain reads: series .ts/.npy/.npz/.csv/.parquet, an image folder or .npy, "
+        "an audio folder or file, text .txt/.csv/.jsonl/.parquet",
+    )
+    m.add_argument("overrides", nargs="*", help="data.key=value: how to read DATA, e.g. data.label_column=kind")
+    m.add_argument("--out", required=True, help="the Parquet file: index, id, label, features (one row per item)")
+    m.add_argument("--batch-size", type=int, default=64, help="items encoded at a time (default: 64)")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
     sub.add_parser("domains", help="list registered domains and their built-in data sets")
 
     b = sub.add_parser("benchmark", help="run a benchmark suite (cached cells) and write its report")
@@ -89,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             "pretrain": cmd_pretrain,
             "evaluate": cmd_evaluate,
             "export": cmd_export,
+            "embed": cmd_embed,
             "compare": cmd_compare,
             "domains": cmd_domains,
             "views": cmd_views,
@@ -174,6 +194,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"encoder of step {config.get('steps')} ({config['domain']}, {config['out_dim']}-d) -> {path}")
     if args.push_to_hub:
         print(f"pushed to {push_to_hub(path, args.push_to_hub)}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .embed import embed_file
+
+    done = embed_file(args.source, args.data, args.out, args.batch_size, args.overrides, args.overwrite)
+    print(f"{done['rows']} rows x {done['dim']} features -> {done['out']} (encoder: {done['from']})")
     return 0
 
 

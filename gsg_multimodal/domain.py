@@ -48,6 +48,20 @@ class DataSplits:
 
 
 @dataclass
+class RawData:
+    """What a domain reads from a user's file or folder for ``gsg embed``: raw items and what names them.
+
+    ``raw`` is whatever the domain's ``raw_rows`` accepts (e.g. a list of series, image paths or
+    texts); ``labels`` (text, ``None`` where an item has none) and ``ids`` (e.g. file paths relative
+    to the folder given) are optional, one per item, in the order of ``raw``.
+    """
+
+    raw: Any
+    labels: list[str | None] | None = None
+    ids: list[str] | None = None
+
+
+@dataclass
 class SequenceViews:
     """Views of a batch that share a segment, for objectives that compare positions inside a sequence.
 
@@ -80,6 +94,12 @@ class Domain(ABC, Generic[DataT, ViewsT, EncoderT]):
     views_config: ClassVar[type]
     encoder_config: ClassVar[type]
     builtin: ClassVar[dict[str, str]] = {}  # offline data set name -> one-line description (`gsg domains`)
+    # `data.*` keys that `gsg embed` may override: how to READ the user's file (its format, which column
+    # holds what), never the preprocessing the encoder was trained with (normalisation, size, rate, ...).
+    embed_options: ClassVar[tuple[str, ...]] = ()
+    # `info` keys a later version of the domain records that checkpoints and exports of an earlier one lack;
+    # `info_matches` accepts such older records, so their runs still resume and evaluate.
+    info_added: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, data: DataT, views: ViewsT, encoder: EncoderT) -> None:
         self.data_cfg = data
@@ -109,6 +129,14 @@ class Domain(ABC, Generic[DataT, ViewsT, EncoderT]):
         if self._info is None:
             raise RuntimeError(f"domain {self.name!r} is not bound: call bind(info) (after load_data) first")
         return self._info
+
+    def info_matches(self, stored: dict[str, Any]) -> bool:
+        """Whether ``stored`` (a checkpoint's or an export's ``info``) describes the data this domain is bound to.
+
+        Equal, or equal but for ``info_added`` keys that ``stored`` lacks because an earlier version wrote it.
+        """
+        late = set(self.info_added) - set(stored)
+        return {k: v for k, v in self.info.items() if k not in late} == stored
 
     def encoder(self) -> nn.Module:
         """The encoder for the bound data, checked against the contract: an ``nn.Module`` with ``out_dim``."""
@@ -178,6 +206,20 @@ class Domain(ABC, Generic[DataT, ViewsT, EncoderT]):
     def export_extras(self, encoder: nn.Module, folder: Path) -> None:
         """Write extra files into an encoder export (e.g. a ``save_pretrained`` copy), before it is published."""
         return None  # most domains need nothing beyond the safetensors weights and config.json
+
+    def raw_rows(self, raw: Any, **options: Any) -> list[dict[str, Any]]:
+        """Raw data as a user holds it -> rows like ``load_data``'s (what ``collate`` takes), one per item.
+
+        Applies the preprocessing training applied, from the data config and ``self.info`` alone (an
+        export carries both), so that ``eval_input(collate(rows))`` is what evaluation fed the encoder.
+        ``GSGEncoder.embed`` and ``gsg embed`` call it; ``options`` are the domain's own keywords (e.g.
+        the sample rate of raw waveforms). Raise ``UserError`` naming the item for input that does not fit.
+        """
+        raise UserError(f"domain {self.name!r} cannot embed raw data (it does not implement raw_rows)")
+
+    def read_raw(self, path: Path) -> RawData:
+        """Read a user's file or folder for ``gsg embed`` with the domain's own readers (``UserError`` if unfit)."""
+        raise UserError(f"domain {self.name!r} cannot read files for 'gsg embed' (it does not implement read_raw)")
 
     def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
         """Accuracy of a hand-crafted baseline on ``data`` (e.g. TF-IDF or MFCC + a linear model), or ``None``.

@@ -88,7 +88,7 @@ def run_features(
         encoder = initial_encoder(cfg, domain)
     else:
         encoder = load_encoder(run_dir)
-        if encoder.gsg_config["domain"] != cfg.domain or encoder.gsg_config["info"] != data.info:
+        if encoder.gsg_config["domain"] != cfg.domain or not domain.info_matches(encoder.gsg_config["info"]):
             raise UserError(
                 f"the encoder in '{run_dir}' was trained on {encoder.gsg_config['info']} "
                 f"({encoder.gsg_config['domain']}), which does not match the data {data.info}"

@@ -4,13 +4,16 @@ Layout of an export folder::
 
     encoder/
       model.safetensors   # the encoder's state dict (less any weights a domain file below already holds)
-      config.json         # domain, encoder/data/views config, data info, out_dim, shared_weights
+      config.json         # domain, encoder/data/views config, data info, out_dim, shared_weights; with the
+                          # data and views sections, info holds what raw input needs to become the
+                          # encoder's input (e.g. the training data's normalisation statistics)
       README.md           # the model card: data, objective, recipe, probe scores once evaluated
       ...                 # a domain's own format, e.g. text: hf/ (save_pretrained + sentence-transformers)
 
-Load one with ``gsg_multimodal.load_encoder(folder)`` (the bare encoder) or
-``GSGEncoder.from_pretrained(folder or hub id)`` (the same encoder wrapped for the Hugging Face hub:
-``save_pretrained``, ``push_to_hub``). ``export_checkpoint`` makes one from any training checkpoint.
+Load one with ``GSGEncoder.from_pretrained(folder or hub id)``: the public object, which embeds raw
+data (``embed``, preprocessing included) and speaks the Hugging Face hub (``save_pretrained``,
+``push_to_hub``); ``gsg_multimodal.load_encoder(folder)`` gives the bare encoder module inside it, whose
+``forward`` takes an already prepared eval input. ``export_checkpoint`` makes one from any training checkpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from typing import Any
 from .errors import UserError
 
 FORMAT = "gsg-multimodal-encoder"
-VERSION = 2  # 2: weights a domain file already holds are stored once ("shared_weights")
+# 2: weights a domain file already holds are stored once ("shared_weights").
+# 3: info carries what raw input needs (time series: the training data's per-channel statistics); a domain
+#    reading an older export without them says so, or recomputes them (Domain.raw_rows).
+VERSION = 3
 CARD = "README.md"
 
 
@@ -159,11 +165,18 @@ def load_state(config: dict[str, Any], map_location: str = "cpu") -> dict[str, A
 def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
     """Rebuild an exported encoder from its folder (or a run directory) and load its weights.
 
-    Needs only the domain plug-in that built it, not the training code. The returned
-    module is in eval mode and carries the export's description as ``gsg_config``.
+    Needs only the domain plug-in that built it, not the training code. The returned bare
+    module is in eval mode and carries the export's description as ``gsg_config``; its ``forward``
+    takes the domain's eval input. For raw data use ``GSGEncoder.from_pretrained(path).embed(raw)``.
     """
+    return rebuild(path, map_location)[0]
+
+
+def rebuild(path: str | Path, map_location: str = "cpu") -> tuple[Any, Any]:
+    """``(encoder, domain)``: the loaded encoder (see ``load_encoder``) and its domain plug-in, bound to its info."""
     config = read_encoder_config(path)
-    encoder = export_domain(config).encoder()
+    domain = export_domain(config)
+    encoder = domain.encoder()
     state = load_state(config, map_location)
     expected = set(encoder.state_dict())
     state = {k: v for k, v in state.items() if k in expected or not config.get("shared_weights")}
@@ -175,7 +188,32 @@ def load_encoder(path: str | Path, map_location: str = "cpu") -> Any:
             f"weights in '{config['_path']}' do not fit the encoder its config describes ({first})"
         ) from None
     encoder.gsg_config = config
-    return encoder.eval()
+    return encoder.eval(), domain
+
+
+def domain_with_data(config: dict[str, Any], data: dict[str, Any] | None) -> Any:
+    """The export's domain with ``data`` overriding keys of its data section, for reading a user's input.
+
+    Only the domain's ``embed_options`` may change (how input is read); the preprocessing the encoder was
+    trained with may not, since features would then silently differ from those evaluation measured.
+    """
+    import dataclasses
+
+    from .registry import get_domain
+
+    data = dict(data or {})
+    domain_cls = get_domain(config["domain"])
+    allowed = domain_cls.embed_options
+    choices = ", ".join(f"data.{k}" for k in allowed) or "none"
+    for key in sorted(data):
+        if key not in {f.name for f in dataclasses.fields(domain_cls.data_config)}:
+            raise UserError(f"unknown data option 'data.{key}' for {config['domain']} data; options: {choices}")
+        if key not in allowed:
+            raise UserError(
+                f"data.{key} cannot be set when embedding with this {config['domain']} encoder: only options that "
+                f"say how to read the input can ({choices}); the preprocessing is the one it was trained with"
+            )
+    return export_domain({**config, "data": {**config.get("data", {}), **data}})
 
 
 # ---------------------------------------------------------------- from a checkpoint
@@ -323,11 +361,19 @@ def write_model_card(folder: str | Path, config: dict[str, Any], run_dir: str | 
         "",
         "## Use",
         "",
+        "Raw data in, features out: the preprocessing the encoder was trained with (stored in `config.json`) "
+        "is applied for you.",
+        "",
         "```python",
-        "from gsg_multimodal import GSGEncoder, load_encoder",
+        "from gsg_multimodal import GSGEncoder",
         "",
         'encoder = GSGEncoder.from_pretrained("<this folder or hub id>")  # nn.Module, eval mode',
-        'bare = load_encoder("<this folder>")                             # the same encoder, unwrapped',
+        f"features = encoder.embed(raw)  # raw {domain} data (see GSGEncoder.embed) -> float32 [N, "
+        f"{config.get('out_dim', 'D')}]",
+        "```",
+        "",
+        "```bash",
+        "gsg embed <this folder> DATA --out features.parquet  # one row per item of DATA: index, id, label, features",
         "```",
         "",
     ]
@@ -364,23 +410,65 @@ class GSGEncoder(
     pipeline_tag="feature-extraction",
     tags=["gsg-multimodal", "self-supervised"],
 ):
-    """An exported encoder as the hub expects it: ``from_pretrained``, ``save_pretrained``, ``push_to_hub``.
+    """An exported encoder: the one public object for using it, on raw data or on the hub.
 
     ``GSGEncoder.from_pretrained(folder or hub id)`` reads any export (``gsg export``, or a run's
-    ``encoder/``); ``forward`` is the wrapped encoder's (``.encoder``, what ``load_encoder`` returns).
+    ``encoder/``). ``embed(raw)`` turns raw data into features with the preprocessing the encoder was
+    trained with; ``forward`` is the wrapped encoder's (``.encoder``, what ``load_encoder`` returns),
+    which takes an already prepared eval input. ``save_pretrained`` / ``push_to_hub`` as on the hub.
     """
 
-    def __init__(self, config: dict, encoder: torch.nn.Module | None = None) -> None:
+    def __init__(self, config: dict, encoder: torch.nn.Module | None = None, domain: Any = None) -> None:
         super().__init__()
+        self._source = str(config.get("_path", "<config>"))
         config = {k: v for k, v in config.items() if k != "_path"}
         if encoder is None:
-            encoder = export_domain({**config, "_path": "<config>"}).encoder()
+            domain = export_domain({**config, "_path": self._source})
+            encoder = domain.encoder()
         self.encoder = encoder
         self.gsg_config = config
         self.out_dim = int(encoder.out_dim)
+        self._domains: dict[str, Any] = {} if domain is None else {"{}": domain}  # by data overrides, as JSON
 
     def forward(self, x: Any) -> Any:
         return self.encoder(x)
+
+    def domain_for(self, data: dict[str, Any] | None = None) -> Any:
+        """The export's domain plug-in, bound to its info; ``data`` overrides keys of its data section
+        that say how to read input (the domain's ``embed_options``, e.g. a label column)."""
+        key = json.dumps(data or {}, sort_keys=True, default=str)
+        if key not in self._domains:
+            self._domains[key] = domain_with_data({**self.gsg_config, "_path": self._source}, data)
+        return self._domains[key]
+
+    def embed(
+        self,
+        raw: Any,
+        batch_size: int = 64,
+        device: str | torch.device | None = None,
+        data: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Features ``[N, out_dim]`` (float32 NumPy array) of ``N`` raw items, in order.
+
+        ``raw`` is data as you hold it; what each domain takes (see its docs and ``raw_rows``):
+        time series, an array ``[N, C, T]`` or ``[N, T]`` or a list of ``[C, T_i]`` / ``[T_i]`` arrays;
+        images, a uint8 (or [0, 1] float) array ``[N, H, W]`` / ``[N, H, W, C]``, or a list of PIL
+        images, arrays or image paths; audio, a list of sound-file paths or 1-D waveforms (their rate as
+        ``sample_rate=``, default the encoder's); text, a list of strings. The preprocessing training
+        applied (normalisation with the training data's statistics, size, sample rate, tokenizer, ...)
+        comes from the export and is applied here, then the domain's eval input, so the features equal
+        those evaluation computed for the same items. The encoder runs in eval mode without gradients,
+        ``batch_size`` items at a time, on ``device`` (default: where it is; given, it is moved there).
+        ``data``: overrides of how input is read (``domain_for``); ``options``: the domain's own keywords.
+        """
+        from .features import embed_rows
+
+        if device is not None:
+            self.to(device)
+        domain = self.domain_for(data)
+        rows = domain.raw_rows(raw, **options)
+        return embed_rows(self.encoder, rows, domain, batch_size, device)
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", **kwargs: Any) -> GSGEncoder:
@@ -390,8 +478,8 @@ class GSGEncoder(
 
             hub_args = ("revision", "cache_dir", "force_download", "local_files_only", "token")
             folder = snapshot_download(repo_id=model_id, **{k: kwargs[k] for k in hub_args if k in kwargs})
-        encoder = load_encoder(folder, map_location=map_location)
-        return cls(encoder.gsg_config, encoder=encoder).eval()
+        encoder, domain = rebuild(folder, map_location=map_location)
+        return cls(encoder.gsg_config, encoder=encoder, domain=domain).eval()
 
     def _save_pretrained(self, save_directory: Path) -> None:
         skip = ("format", "version", "out_dim", "shared_weights")

@@ -295,7 +295,7 @@ class Trainer:
         acc = self.accelerator
         state = checkpoints.read_state(path)
         assert state is not None  # find_resume_point only returns checkpoints that verify
-        if state["domain"] != self.cfg.domain or state["info"] != self.data.info:
+        if state["domain"] != self.cfg.domain or not self.domain.info_matches(state["info"]):
             raise UserError(
                 f"checkpoint '{path}' was made for domain {state['domain']!r} with data {state['info']}, "
                 f"not {self.cfg.domain!r} with {self.data.info}; resume it with its own config and data"
