@@ -93,6 +93,8 @@ def test_builtin_shapes(name, n_train, n_test, channels, min_len, max_len, class
     splits = load_timeseries(TimeSeriesDataConfig(name=name))
     assert (splits.pretrain.num_rows, splits.train.num_rows, splits.test.num_rows) == (n_train, n_train, n_test)
     assert splits.labelled and len(splits.label_names) == classes
+    mean, std = splits.info.pop("channel_mean"), splits.info.pop("channel_std")  # data.normalize=dataset
+    assert len(mean) == len(std) == channels and min(std) > 0
     assert splits.info == {
         "channels": channels,
         "max_length": max_len,
@@ -163,6 +165,12 @@ def test_dataset_normalisation_is_the_default_and_keeps_levels():
     for a, b in zip(rows(norm.test)[:20], rows(raw.test)[:20], strict=True):  # test uses the train statistics
         np.testing.assert_allclose(a, (b - mean) / std, atol=1e-4)
     assert np.abs(np.stack([x.mean(axis=1) for x in rows(norm.train)])).max() > 0.5  # per-series levels kept
+    # The statistics travel in info (checkpoints, exports: what embedding raw series applies), rounded so
+    # that the same data gives the same info anywhere; the rounded values are the ones applied.
+    np.testing.assert_allclose(norm.info["channel_mean"], mean[:, 0], rtol=1e-7)
+    np.testing.assert_allclose(norm.info["channel_std"], std[:, 0], rtol=1e-7)
+    assert all(float(f"{v:.8g}") == v for v in norm.info["channel_mean"] + norm.info["channel_std"])
+    assert "channel_mean" not in raw.info
 
 
 # ---------------------------------------------------------------- the user's own files

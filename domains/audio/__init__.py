@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gsg_multimodal.domain import DataSplits, Domain
+from gsg_multimodal.domain import DataSplits, Domain, RawData
 from gsg_multimodal.errors import UserError
 
 from .augment import AudioViewsConfig, Views, check_crop, collate_audio, crop_samples
@@ -61,6 +61,19 @@ class AudioDomain(Domain[AudioDataConfig, AudioViewsConfig, AudioEncoderConfig])
             # The waveform encoders are the time-series domain's 1-D networks: they read any mono series.
             return "series[channels=1]"
         return f"log-mel[n_mels={int(self.info['n_mels'])}, sample_rate={int(self.info['sample_rate'])}]"
+
+    def raw_rows(self, raw: Any, sample_rate: int | None = None, **options: Any) -> list[dict[str, Any]]:
+        """Sound-file paths or 1-D waveforms (at ``sample_rate`` Hz, default the encoder's) -> rows."""
+        from .raw import audio_rows
+
+        if options:
+            raise UserError(f"unknown option(s) {sorted(options)} for audio; it takes sample_rate=")
+        return audio_rows(raw, self.data_cfg, sample_rate)
+
+    def read_raw(self, path: Path) -> RawData:
+        from .raw import read_audio
+
+        return read_audio(path)
 
     def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
         from .floor import mfcc_floor

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gsg_multimodal.domain import DataSplits, Domain
+from gsg_multimodal.domain import DataSplits, Domain, RawData
 from gsg_multimodal.errors import UserError
 
 from .augment import ImageViewsConfig, ViewParams, make_views, normalize, resolve, to_float
@@ -82,6 +82,19 @@ class ImageDomain(Domain[ImageDataConfig, ImageViewsConfig, ImageEncoderConfig])
 
     def build_encoder(self) -> torch.nn.Module:
         return build_encoder(self.encoder_cfg, self.info)
+
+    def raw_rows(self, raw: Any, **options: Any) -> list[dict[str, Any]]:
+        """uint8 (or [0, 1] float) ``[N, H, W(, C)]``, or a list of PIL images, arrays or image paths -> rows."""
+        from .raw import image_rows
+
+        if options:
+            raise UserError(f"unknown option(s) {sorted(options)} for images")
+        return image_rows(raw, self.data_cfg, self.info)
+
+    def read_raw(self, path: Path) -> RawData:
+        from .raw import read_images
+
+        return read_images(path)
 
     def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
         from .views_figure import save_grid

@@ -153,10 +153,29 @@ def _load_hf(cfg: ImageDataConfig) -> Any:
         ) from e
 
 
+def prepare_image(img: Any, mode: str, image_size: int | None) -> tuple[str, np.ndarray]:
+    """One decoded PIL image -> ``(mode, uint8 [C, H, W])``: ``data.mode`` applied, then ``data.image_size``
+    (shorter side resized to it, centred square crop). The step every image of a folder or hub set takes."""
+    from PIL import Image
+
+    if mode == "auto":
+        mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"  # palette/RGBA/CMYK: RGB is what they show
+    if image_size is not None:
+        w, h = img.size
+        s = image_size / min(w, h)  # shorter side -> image_size, then a centred square crop
+        img = img.convert(mode).resize((max(image_size, round(w * s)), max(image_size, round(h * s))),
+                                       Image.Resampling.BILINEAR)  # fmt: skip
+        left, top = (img.size[0] - image_size) // 2, (img.size[1] - image_size) // 2
+        img = img.crop((left, top, left + image_size, top + image_size))
+    else:
+        img = img.convert(mode)
+    a = np.asarray(img, dtype=np.uint8)
+    return mode, (a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+
+
 def _decode_split(ds: datasets.Dataset, split: str, cfg: ImageDataConfig, limit: int | None) -> tuple:
     """Decode one split's images once into uint8 ``[N, C, H, W]``, refusing mixed sizes or modes."""
     import datasets
-    from PIL import Image
 
     source = cfg.path or cfg.hub
     if cfg.image_column not in ds.column_names:
@@ -174,29 +193,18 @@ def _decode_split(ds: datasets.Dataset, split: str, cfg: ImageDataConfig, limit:
     arrays: list[np.ndarray] = []
     first: tuple[str, tuple[int, int]] | None = None
     for i, img in enumerate(ds[cfg.image_column]):  # the image feature decodes to PIL, one at a time
-        mode = cfg.mode if cfg.mode != "auto" else ("L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB")
-        if cfg.mode == "auto" and img.mode not in ("1", "L", "RGB", "I", "I;16", "F"):
-            mode = "RGB"  # palette/RGBA/CMYK photos are colour images in another storage; RGB is what they show
-        if cfg.image_size is not None:
-            w, h = img.size
-            s = cfg.image_size / min(w, h)  # shorter side -> image_size, then a centred square crop
-            img = img.convert(mode).resize((max(cfg.image_size, round(w * s)), max(cfg.image_size, round(h * s))),
-                                           Image.Resampling.BILINEAR)  # fmt: skip
-            left, top = (img.size[0] - cfg.image_size) // 2, (img.size[1] - cfg.image_size) // 2
-            img = img.crop((left, top, left + cfg.image_size, top + cfg.image_size))
-        else:
-            img = img.convert(mode)
+        mode, a = prepare_image(img, cfg.mode, cfg.image_size)
+        size = (a.shape[2], a.shape[1])
         if first is None:
-            first = (mode, img.size)
-        elif (mode, img.size) != first:
-            what = "size" if img.size != first[1] else "mode"
+            first = (mode, size)
+        elif (mode, size) != first:
+            what = "size" if size != first[1] else "mode"
             fix = "data.image_size=<pixels>" if what == "size" else "data.mode=RGB (or L)"
             raise UserError(
-                f"image {i} of split '{split}' of {source} has {what} {mode} {img.size[0]}x{img.size[1]}, "
+                f"image {i} of split '{split}' of {source} has {what} {mode} {size[0]}x{size[1]}, "
                 f"the first one {first[0]} {first[1][0]}x{first[1][1]}; set {fix} to convert them all"
             )
-        a = np.asarray(img, dtype=np.uint8)
-        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+        arrays.append(a)
     labels = list(ds[label]) if label else None
     names = ds.features[label].names if label and isinstance(ds.features[label], datasets.ClassLabel) else None
     if labels is not None and any(v is None for v in labels):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gsg_multimodal.domain import DataSplits, Domain
+from gsg_multimodal.domain import DataSplits, Domain, RawData
+from gsg_multimodal.errors import UserError
 
 from .augment import TextViewsConfig, collate_text, eval_view, make_views, seed_dropout
 from .data import BUILTIN_DATASETS, TextDataConfig, load_text
@@ -20,6 +21,7 @@ class TextDomain(Domain[TextDataConfig, TextViewsConfig, TextEncoderConfig]):
     views_config = TextViewsConfig
     encoder_config = TextEncoderConfig
     builtin = BUILTIN_DATASETS
+    embed_options = ("format", "text_column", "label_column")
 
     def __init__(self, data: TextDataConfig, views: TextViewsConfig, encoder: TextEncoderConfig) -> None:
         super().__init__(data, views, encoder)
@@ -66,6 +68,19 @@ class TextDomain(Domain[TextDataConfig, TextViewsConfig, TextEncoderConfig]):
         source = resolve_source(cfg.model) if cfg.name == "pretrained" else None
         pooler_source = source if source is not None and Path(source).is_dir() else None  # a hub name: fresh init
         return export_hf(encoder, folder, self.views_cfg.max_length, pooler_source)
+
+    def raw_rows(self, raw: Any, **options: Any) -> list[dict[str, Any]]:
+        """A list of strings -> rows; the encoder's tokenizer and ``views.max_length`` apply in ``collate``."""
+        from .raw import text_rows
+
+        if options:
+            raise UserError(f"unknown option(s) {sorted(options)} for text")
+        return text_rows(raw)
+
+    def read_raw(self, path: Path) -> RawData:
+        from .raw import read_texts
+
+        return read_texts(path, self.data_cfg)
 
     def handcrafted_floor(self, data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any] | None:
         from .floor import tfidf_floor

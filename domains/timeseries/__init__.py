@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gsg_multimodal.domain import DataSplits, Domain, SequenceViews
+from gsg_multimodal.domain import DataSplits, Domain, RawData, SequenceViews
+from gsg_multimodal.errors import UserError
 
 from .augment import TimeSeriesViewsConfig, collate_series, eval_view, make_sequence_views, make_views, resolve_length
 from .data import BUILTIN_DATASETS, TimeSeriesDataConfig, load_timeseries
@@ -23,6 +24,9 @@ class TimeSeriesDomain(Domain[TimeSeriesDataConfig, TimeSeriesViewsConfig, TimeS
     views_config = TimeSeriesViewsConfig
     encoder_config = TimeSeriesEncoderConfig
     builtin = BUILTIN_DATASETS
+    embed_options = ("format", "label_column", "series_column", "nan_policy")
+    info_added = ("channel_mean", "channel_std")  # data.normalize=dataset statistics, stored since export v3
+    _recovered: dict[str, list[float]] | None = None  # those statistics, recomputed for an older export
 
     def load_data(self) -> DataSplits:
         splits = load_timeseries(self.data_cfg)
@@ -42,6 +46,24 @@ class TimeSeriesDomain(Domain[TimeSeriesDataConfig, TimeSeriesViewsConfig, TimeS
 
     def eval_input(self, batch: dict[str, Any]) -> Any:
         return eval_view(batch, self.views_cfg, self.length)
+
+    def raw_rows(self, raw: Any, **options: Any) -> list[dict[str, Any]]:
+        """Series ``[N, C, T]`` / ``[N, T]`` or a list of ``[C, T_i]`` arrays -> rows preprocessed as in training."""
+        from . import raw as raw_series
+
+        if options:
+            raise UserError(f"unknown option(s) {sorted(options)} for time series; set data options with data={{...}}")
+        info = self.info
+        if self.data_cfg.normalize == "dataset" and not all(k in info for k in raw_series.STATS):
+            if self._recovered is None:  # an export made before they were stored: read once per domain
+                self._recovered = raw_series.recovered_stats(self)
+            info = {**info, **self._recovered}
+        return raw_series.series_rows(raw_series.as_series(raw), self.data_cfg, info)
+
+    def read_raw(self, path: Path) -> RawData:
+        from .raw import read_series_file
+
+        return read_series_file(path, self.data_cfg)
 
     def save_views_grid(self, batch: dict[str, Any], views: list[Any], path: Path) -> None:
         from .plot import save_views_grid  # matplotlib only when drawing

@@ -345,10 +345,33 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return (centred / np.maximum(centred.std(axis=1, keepdims=True), 1e-8)).astype(np.float32)
 
 
-def _channel_stats(series: Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std ``[C, 1]`` over every step of every series (float64, std floored at 1e-8)."""
+def _channel_stats(series: Series) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over every step of every series (std floored at 1e-8), rounded.
+
+    Rounded to 8 significant digits: they are stored in ``info`` (checkpoints, exports), which must
+    compare equal when the same data is loaded again, and a float64 sum's last bits may differ between
+    numpy builds. The rounded values are the ones applied, in training and in ``embed`` alike.
+    """
     flat = np.concatenate([x.astype(np.float64) for x in series], axis=1)
-    return flat.mean(axis=1, keepdims=True), np.maximum(flat.std(axis=1, keepdims=True), 1e-8)
+    mean, std = flat.mean(axis=1), np.maximum(flat.std(axis=1), 1e-8)
+    return [float(f"{m:.8g}") for m in mean], [float(f"{v:.8g}") for v in std]
+
+
+def apply_channel_stats(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """``data.normalize=dataset``: ``(x - mean) / std`` per channel of ``x [C, L]``, in float64, as float32."""
+    m = np.asarray(mean, dtype=np.float64)[:, None]
+    s = np.asarray(std, dtype=np.float64)[:, None]
+    return ((x - m) / s).astype(np.float32)
+
+
+def clean_series(x: np.ndarray, cfg: TimeSeriesDataConfig, where: str) -> np.ndarray:
+    """Missing values filled by ``data.nan_policy`` (or refused), as float32: the first step of every series."""
+    return _fix_missing(x.astype(np.float32, copy=False), cfg.nan_policy, where)
+
+
+def normalize_series(x: np.ndarray, cfg: TimeSeriesDataConfig) -> np.ndarray:
+    """``data.normalize=series``: z-normalise each channel of one series (or window); otherwise unchanged."""
+    return _normalize(x) if cfg.normalize == "series" else x
 
 
 def _label_names(values: list[str]) -> list[str]:
@@ -568,14 +591,14 @@ def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
             channels = x.shape[0] if channels is None else channels
             if x.shape[0] != channels:
                 raise UserError(f"{where} has {x.shape[0]} channels, others {channels}; give every series the same")
-            x = _fix_missing(x.astype(np.float32, copy=False), cfg.nan_policy, where)
+            x = clean_series(x, cfg, where)
             longest = max(longest, x.shape[1])
             pieces = windows.cut(x, cfg.window, stride) if cfg.window else [x]
             if mode == "majority":
                 out_labels.extend(windows.majority_labels(steps[i], cfg.window, stride).tolist())
             elif texts is not None:
                 out_labels.extend([texts[i]] * len(pieces))
-            out.extend(_normalize(p) if cfg.normalize == "series" else p for p in pieces)
+            out.extend(normalize_series(p, cfg) for p in pieces)
         if not out:
             raise UserError(
                 f"data.window={cfg.window} is longer than every recording of the {split} split of {dataset} "
@@ -583,10 +606,12 @@ def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
             )
         labelled = mode == "majority" or texts is not None
         cleaned[split] = out, (_label_texts(out_labels, f"the {split} split of {dataset}") if labelled else None)
+    stats: dict[str, list[float]] = {}
     if cfg.normalize == "dataset":  # statistics of the train split only, so the test split stays unseen
         mean, std = _channel_stats(cleaned["train"][0])
+        stats = {"channel_mean": mean, "channel_std": std}  # in info: exports apply them to raw input too
         for split, (xs, texts) in cleaned.items():
-            cleaned[split] = [((x - mean) / std).astype(np.float32) for x in xs], texts
+            cleaned[split] = [apply_channel_stats(x, mean, std) for x in xs], texts
 
     label_names = None
     if all(texts is not None for _, texts in cleaned.values()):
@@ -608,6 +633,7 @@ def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
         "min_length": min(lengths),
         "num_classes": len(label_names or []),
         "dataset": dataset,
+        **stats,
     }
     if label_names is None:
         return DataSplits(pretrain=pretrain, info=info)
