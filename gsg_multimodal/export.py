@@ -22,9 +22,12 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = "gsg-multimodal-encoder"
 # 2: weights a domain file already holds are stored once ("shared_weights").
@@ -448,7 +451,7 @@ class GSGEncoder(
         device: str | torch.device | None = None,
         data: dict[str, Any] | None = None,
         **options: Any,
-    ) -> Any:
+    ) -> np.ndarray:
         """Features ``[N, out_dim]`` (float32 NumPy array) of ``N`` raw items, in order.
 
         ``raw`` is data as you hold it; what each domain takes (see its docs and ``raw_rows``):
@@ -460,7 +463,9 @@ class GSGEncoder(
         comes from the export and is applied here, then the domain's eval input, so the features equal
         those evaluation computed for the same items. The encoder runs in eval mode without gradients,
         ``batch_size`` items at a time, on ``device`` (default: where it is; given, it is moved there).
-        ``data``: overrides of how input is read (``domain_for``); ``options``: the domain's own keywords.
+        ``data``: overrides of how input is read (``domain_for``), e.g. ``{"nan_policy": "interpolate"}``
+        for series with gaps; ``options``: the domain's own keywords. All items are prepared before the
+        first batch is encoded: for inputs larger than memory, call it on chunks.
         """
         from .features import embed_rows
 

@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from gsg_multimodal.runtime import reset_accelerate
 from .conftest import ROOT, TINY
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SUBCOMMANDS = ("pretrain", "evaluate", "compare", "domains", "views", "benchmark", "export")
+SUBCOMMANDS = ("pretrain", "evaluate", "compare", "domains", "views", "benchmark", "export", "embed")
 # ItalyPowerDemand: univariate like ACSF1 (so the documented transfer to GunPoint fits), 67 short train series.
 TINY_TS = [*TINY, "data.name=ItalyPowerDemand", "train.steps=2", "monitor.knn_every=0"]
 TINY_EVAL = ["eval.cv_folds=2", "eval.svm_c=[1.0]", "eval.logreg_c=[1.0]", "eval.knn_k=[5]"]
@@ -89,9 +90,29 @@ def test_every_documented_command_parses_and_its_config_is_valid(where: str, arg
         assert set(args.variants.split(",")) <= set(VARIANTS), where
     if args.command == "benchmark":
         load_suite(resolve_suite_path(args.suite))  # a bare name, as the CLI resolves it
-    if args.command in ("evaluate", "export"):
+    if args.command in ("evaluate", "export", "embed"):
         made = {_output_dir(a) for _, a in COMMANDS if a[0] == "pretrain"} | {"runs/drums/gsg"}
-        assert args.run_dir in made, f"{where}: no documented command makes '{args.run_dir}'"
+        source = args.run_dir if args.command != "embed" else re.sub(r"/encoder/?$", "", args.source)
+        assert source in made, f"{where}: no documented command makes '{source}'"
+    if args.command == "embed":
+        from gsg_multimodal.embed import data_overrides
+        from gsg_multimodal.registry import get_domain
+
+        domain = "audio" if source == "runs/drums/gsg" else _run_config(source).domain
+        options = data_overrides(args.overrides)  # data.* options only, as the command checks before reading
+        assert set(options) <= set(get_domain(domain).embed_options), f"{where}: not an option of {domain}"
+        assert args.out.endswith(".parquet") and args.batch_size >= 1, where
+
+
+def _run_config(output_dir: str) -> Any:
+    """The config of the documented pretrain command that makes ``output_dir``."""
+    from gsg_multimodal.config import load_config
+
+    for _, argv in COMMANDS:
+        if argv[0] == "pretrain" and _output_dir(argv) == output_dir:
+            args = parse_args(argv)
+            return load_config(ROOT / args.config, args.overrides)
+    raise AssertionError(f"no documented command makes '{output_dir}'")
 
 
 def _output_dir(argv: list[str]) -> str:
@@ -133,6 +154,13 @@ def test_the_readme_workflow_runs_with_tiny_budgets(tmp_path: Path, monkeypatch:
             _run(argv, *TINY_EVAL, *(["data.limit=60"] if args.overrides else []))  # a transfer: a slice of it
         elif args.command == "export" or args.command == "domains":
             _run(argv)
+        elif args.command == "embed" and "acsf1" in args.source:
+            import numpy as np
+
+            if not Path(args.data).exists():  # the user's own raw series: a few of any length
+                np.save(args.data, np.random.default_rng(0).standard_normal((3, 50)).astype(np.float32))
+            _run(argv)
+            assert Path(args.out).stat().st_size > 0
         elif args.command == "views" and "fmnist" in config:
             if not FASHION_MNIST_DIR.is_dir():
                 skipped.append((argv, "apt-get install dataset-fashion-mnist (the README's test command does)"))
@@ -151,6 +179,7 @@ def test_the_readme_workflow_runs_with_tiny_budgets(tmp_path: Path, monkeypatch:
     assert (tmp_path / "runs" / "acsf1" / "gsg" / "encoder" / "README.md").is_file()
     assert (tmp_path / "runs" / "x" / "encoder").is_dir()
     assert (tmp_path / "runs" / "compare" / "acsf1_gsg" / "compare.md").is_file()
+    assert any(argv[0] == "embed" for argv in ran), "the README shows 'gsg embed'"
     assert len(ran) >= 8, skipped
 
 
@@ -205,4 +234,4 @@ def test_constraints_pin_every_dependency_exactly() -> None:
 
 def test_gsg_help_lists_the_new_commands() -> None:
     out = subprocess.run([sys.executable, "-m", "gsg_multimodal", "--help"], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0 and "export" in out.stdout
+    assert out.returncode == 0 and "export" in out.stdout and "embed" in out.stdout
