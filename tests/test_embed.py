@@ -314,3 +314,19 @@ def test_each_domain_refuses_raw_data_of_the_wrong_kind_by_name() -> None:
     for call, message in cases:
         with pytest.raises(UserError, match=re.escape(message)):
             call()
+
+
+def test_info_without_keys_a_domain_added_later_still_matches() -> None:
+    """Checkpoints and exports written before the channel statistics joined info still resume and evaluate."""
+    from gsg_domains.timeseries import TimeSeriesDomain
+    from gsg_domains.timeseries.augment import TimeSeriesViewsConfig
+    from gsg_domains.timeseries.data import TimeSeriesDataConfig
+    from gsg_domains.timeseries.encoders import TimeSeriesEncoderConfig
+
+    domain = TimeSeriesDomain(TimeSeriesDataConfig(), TimeSeriesViewsConfig(), TimeSeriesEncoderConfig())
+    old = {"channels": 1, "max_length": 24, "min_length": 24, "num_classes": 2, "dataset": "X"}
+    domain.bind({**old, "channel_mean": [0.5], "channel_std": [2.0]})
+    assert domain.info_matches(old) and domain.info_matches(dict(domain.info))
+    assert not domain.info_matches({**old, "channel_mean": [0.4], "channel_std": [2.0]})  # other statistics
+    assert not domain.info_matches({**old, "channels": 2})
+    assert not domain.info_matches({k: v for k, v in old.items() if k != "channels"})  # not a later key
