@@ -22,8 +22,10 @@ from typing import IO
 import pytest
 
 from gsg_multimodal import checkpoints
+from gsg_multimodal.cli import main
 
 from .conftest import ROOT, TINY
+from .test_reliability import one_line_error_of
 
 CONFIG = str(ROOT / "configs" / "acsf1_gsg.yaml")
 SCRIPT = ROOT / "tests" / "scripts" / "node_check.py"
@@ -121,3 +123,24 @@ def test_two_node_launch_on_localhost_finishes_with_identical_parameters_on_both
         assert checkpoints.verify(folder) is None
         assert json.loads((folder / checkpoints.STATE_FILE).read_text())["num_processes"] == 2
         assert {p.name for p in folder.glob("generators_*.pt")} == {"generators_0.pt", "generators_1.pt"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "runs/x"],
+        ["evaluate", "runs/x", "--floor"],
+        ["compare", CONFIG],
+        ["views", CONFIG],
+        ["benchmark", "smoke"],
+    ],
+)
+def test_one_process_commands_are_refused_under_a_multi_process_launch(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Only pretrain and evaluate share work across processes; the others would write the same files N times."""
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun / accelerate launch give each process
+    assert main(argv) == 2
+    line = one_line_error_of(capsys)
+    assert "runs in one process, but this launch started 2" in line and "without accelerate launch" in line
+    assert main(["domains"]) == 0  # reads only
