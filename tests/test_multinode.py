@@ -1,8 +1,8 @@
-"""Several machines, tested as two "nodes" on 127.0.0.1: two separate ``torchrun --nnodes 2`` launches.
+"""Several machines, tested as two "nodes" on 127.0.0.1: the launch command started twice, once per "machine".
 
-Each launch is what one machine of a cluster runs: one process (``--nproc_per_node 1``), joined to the other
-through torch's c10d rendezvous on a free port, CPU and gloo (``train.cpu=true``). Both share one output
-folder, as machines of a cluster share a run folder on shared storage. Each process is
+Each launch is what one machine of a cluster runs: one process, joined to the other on a free port, CPU and
+gloo (``train.cpu=true``); by ``torchrun`` (c10d rendezvous) and by ``accelerate launch --num_machines 2``.
+Both share one output folder, as machines of a cluster share a run folder on shared storage. Each process is
 ``tests/scripts/node_check.py``: the real ``gsg pretrain`` command line, recording what its process saw and
 wrote (see there).
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+import torch
 
 from gsg_multimodal import checkpoints
 from gsg_multimodal.cli import main
@@ -38,33 +39,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_node(hosts_store: bool, port: int, dump: Path, out: Path, log: IO[str]) -> subprocess.Popen:
-    """One "machine": ``torchrun --nnodes 2 --nproc_per_node 1`` with a c10d rendezvous on 127.0.0.1:port.
+def launch_node(launcher: str, node: int, port: int, dump: Path, out: Path, log: IO[str]) -> subprocess.Popen:
+    """One "machine" of two, one process on it, meeting the other on 127.0.0.1:port; as docs/scale.md shows.
 
-    With the c10d backend the ranks are assigned at the rendezvous (torchrun ignores ``--node_rank``);
-    ``is_host`` says which launch serves the rendezvous store, instead of both guessing from the address.
+    ``torchrun``: the c10d rendezvous, the same command on every machine (torchrun ignores ``--node_rank`` with
+    c10d: ranks are assigned at the rendezvous); ``is_host`` says which launch serves the rendezvous store,
+    instead of both guessing from the address. ``accelerate``: ``--num_machines`` with a ``--machine_rank``
+    each, the main process's address and port (a static rendezvous).
     """
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run",
-        "--nnodes", "2", "--nproc_per_node", "1",
-        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "gsg-two-nodes",
-        "--rdzv-conf", f"is_host={int(hosts_store)},join_timeout=60",
-        "--local_addr", "127.0.0.1", "--max-restarts", "0",
-        str(SCRIPT), str(dump), CONFIG, *TINY,
-        "train.batch_size=4", "train.checkpoint_every=4", f"output_dir={out}",
-    ]  # fmt: skip
+    if launcher == "torchrun":
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run",
+            "--nnodes", "2", "--nproc_per_node", "1",
+            "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "gsg-two-nodes",
+            "--rdzv-conf", f"is_host={int(node == 0)},join_timeout=60",
+            "--local_addr", "127.0.0.1", "--max-restarts", "0",
+        ]  # fmt: skip
+    else:
+        cmd = [
+            str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu",
+            "--num_machines", "2", "--machine_rank", str(node), "--num_processes", "2",
+            "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
+            "--mixed_precision", "no", "--dynamo_backend", "no",
+        ]  # fmt: skip
+    cmd += [
+        str(SCRIPT),
+        str(dump),
+        CONFIG,
+        *TINY,
+        "train.batch_size=4",
+        "train.checkpoint_every=4",
+        f"output_dir={out}",
+    ]
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     # Its own session, so a hang is ended by killing the launch's whole process group (ours, by id).
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def run_two_nodes(tmp_path: Path, attempt: int) -> tuple[list[int], list[str], Path, Path]:
+def run_two_nodes(launcher: str, tmp_path: Path, attempt: int) -> tuple[list[int | None], list[str], Path, Path]:
     out, dump = tmp_path / f"run{attempt}", tmp_path / f"ranks{attempt}"
     port = free_port()
     logs = [tmp_path / f"node{i}-{attempt}.log" for i in (0, 1)]
     with logs[0].open("w") as log0, logs[1].open("w") as log1:
-        nodes = [launch_node(True, port, dump, out, log0), launch_node(False, port, dump, out, log1)]
+        nodes = [launch_node(launcher, 0, port, dump, out, log0), launch_node(launcher, 1, port, dump, out, log1)]
         deadline = time.monotonic() + TIMEOUT_S
         while any(node.poll() is None for node in nodes) and time.monotonic() < deadline:
             if any(node.returncode for node in nodes):  # one failed: the other would wait for it until gloo gives up
@@ -78,9 +96,21 @@ def run_two_nodes(tmp_path: Path, attempt: int) -> tuple[list[int], list[str], P
 
 
 @pytest.mark.slow
-def test_two_node_launch_on_localhost_finishes_with_identical_parameters_on_both_ranks(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        "torchrun",
+        pytest.param(
+            "accelerate",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="--multi_gpu would use this machine's GPUs"),
+        ),
+    ],
+)
+def test_two_node_launch_on_localhost_finishes_with_identical_parameters_on_both_ranks(
+    launcher: str, tmp_path: Path
+) -> None:
     for attempt in range(3):  # the free port can be taken between choosing it and binding it: try another
-        codes, logs, out, dump = run_two_nodes(tmp_path, attempt)
+        codes, logs, out, dump = run_two_nodes(launcher, tmp_path, attempt)
         if not any("address already in use" in text.lower() for text in logs):
             break
     shown = "\n".join(f"--- node {i} (exit {codes[i]}):\n{log[-3000:]}" for i, log in enumerate(logs))
