@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "views": cmd_views,
             "benchmark": cmd_benchmark,
         }
+        check_launch(args)
         return commands[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -126,6 +127,25 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
         return 0
+
+
+def check_launch(args: argparse.Namespace) -> None:
+    """Refuse a multi-process launch of a command that runs in one process.
+
+    ``pretrain`` and ``evaluate`` share their work across the launched processes and write from the global
+    main process only. The others (and ``evaluate --floor``, which builds no model) would run once per process
+    and write the same files from each of them at once.
+    """
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = args.command == "pretrain" or (args.command == "evaluate" and not args.floor)
+    if world > 1 and not distributed and args.command != "domains":
+        what = "evaluate --floor" if args.command == "evaluate" else args.command
+        raise UserError(
+            f"'gsg {what}' runs in one process, but this launch started {world}; "
+            "run it without accelerate launch / torchrun (only pretrain and evaluate use several processes)"
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -233,6 +233,11 @@ class Trainer:
         self.aug_rng = torch.Generator(device=acc.device).manual_seed(rank_seed + 1)
         # The pairing is drawn on the host (see draw_pairing) and copied to the device asynchronously.
         self.pair_rng = torch.Generator().manual_seed(rank_seed + 2)
+        if acc.process_index > 0:
+            # set_seed gave every process the same global RNG: right for the initial weights (built above), wrong
+            # for what training draws from it (dropout, DataLoader worker seeds), which would repeat on every rank.
+            # Process 0 keeps its stream, so a one-process run is unchanged; a resume restores each process's state.
+            torch.manual_seed(rank_seed + 3)
         self.step = self.epoch = self.batch_in_epoch = 0
 
     # ------------------------------------------------------------------ checkpoints
