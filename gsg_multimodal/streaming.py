@@ -3,8 +3,8 @@
 A domain that can stream returns a ``StreamSource`` as ``DataSplits.pretrain`` instead of a
 ``datasets.Dataset``; the trainer then reads it through a ``StreamLoader``. The domain supplies a
 ``StreamReader``: which columns it reads, the schema it needs (checked when each shard is opened),
-how a record batch becomes records (e.g. decoded recordings) and how a record becomes examples
-(e.g. windows cut on the fly). Everything else lives here and knows nothing about any kind of data:
+how a record batch becomes records (one per row) and how a record becomes examples
+(e.g. several crops of one long row). Everything else lives here and knows nothing about any kind of data:
 
 - **Shards**: a folder (searched recursively), a glob, or one file; ``.parquet``/``.pq`` files are read
   row group by row group (a few rows decoded at a time), ``.arrow`` files (Arrow IPC file or stream
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SHARD_KINDS = {".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow"}
-READ_ROWS = 16  # rows decoded at a time: one row can be a long recording
+READ_ROWS = 16  # rows decoded at a time: one row can be large
 _HUB_NAME = re.compile(r"^(?P<split>.+?)-\d{5}-of-\d{5}$")  # `datasets` / hub shard names: train-00000-of-00004
 STATE_VERSION = 1
 
@@ -152,7 +152,7 @@ class Shard:
             if self.kind == "parquet":
                 import pyarrow.parquet as pq
 
-                self._parquet = pq.ParquetFile(str(path), memory_map=True)
+                self._parquet = pq.ParquetFile(str(path))
                 meta = self._parquet.metadata
                 sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
                 self._group_starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
@@ -258,7 +258,7 @@ class StreamReader(ABC):
         """One record per row of ``batch`` (rows ``first_row ...`` of ``shard``); ``UserError`` naming both if bad."""
 
     def keys(self, record: Any) -> Sequence[int]:
-        """The examples of a record, as integer keys (e.g. window starts); by default one example per record."""
+        """The examples of a record, as integer keys (e.g. crop starts); by default one example per record."""
         return (0,)
 
     @abstractmethod

@@ -466,3 +466,17 @@ def test_next_batch_drops_the_incomplete_rest_of_each_pass(archive: dict) -> Non
     memory = [x for _, x in one_pass(source)]
     assert all(np.array_equal(a, b) for a, b in zip(flat[:50], memory[:50], strict=True))
     assert all(np.array_equal(a, b) for a, b in zip(flat[50:], memory[:10], strict=True))
+
+
+@pytest.mark.slow
+def test_the_shipped_streaming_config_runs_from_the_config_alone(archive: dict, tmp_path: Path) -> None:
+    """configs/sensors_stream_gsg.yaml with only the archive's path, a small model and budget overridden
+    (its windows of 512 steps replaced by 32 for these short recordings): trains, checkpoints and exports."""
+    run = tmp_path / "run"
+    shards = f"data.path={archive['parquet'][0].parent}/*.parquet"
+    args = [str(ROOT / "configs" / "sensors_stream_gsg.yaml"), shards, *SMALL[1:], "train.batch_size=4",
+            "train.steps=6", "train.checkpoint_every=3", f"output_dir={run}"]  # fmt: skip
+    assert main(["pretrain", *args]) == 0
+    assert (run / "encoder" / "model.safetensors").is_file() and (run / "cache" / "stream_stats.json").is_file()
+    assert [r["step"] for r in full_history(run)] == list(range(1, 7))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000000003", "step-000000006"]
