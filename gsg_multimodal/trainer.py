@@ -178,6 +178,11 @@ class Trainer:
                     "a streamed archive has no length, so the budget of a streaming run is counted in optimiser "
                     "steps: set train.steps=N (each pass over the archive is reshuffled; train.epochs does not apply)"
                 )
+            if not self.cfg.train.checkpoint_every:
+                raise UserError(
+                    "train.checkpoint_every=0 checkpoints at the end of each epoch, and a streaming run is a single "
+                    "epoch of train.steps, so a kill would lose it all: set train.checkpoint_every=N optimiser steps"
+                )
             return  # a pass with fewer examples than a batch is refused when it is read (streaming.next_batch)
         n = len(self.train_rows)
         if n == 0:

@@ -139,6 +139,24 @@ def test_one_pass_gives_the_in_memory_windows(archive: dict, normalize: str) -> 
         assert [r for r, _ in again] == [r for r, _ in items]  # a seed gives one order
 
 
+def test_a_datasets_save_to_disk_folder_streams_as_it_is(archive: dict, tmp_path: Path) -> None:
+    """The folder `datasets.Dataset.save_to_disk(num_shards=2)` writes (Arrow stream shards data-0000k-of-00002
+    beside its JSON files) is an archive as it is, memory-mapped."""
+    import datasets
+
+    features = datasets.Features({"series": datasets.List(datasets.List(datasets.Value("float32"))),
+                                  "label": datasets.Value("int64")})  # fmt: skip
+    rows = {"series": [r.tolist() for r in archive["recs"]], "label": list(range(12))}
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "saved"), num_shards=2)
+    shards = find_shards(str(tmp_path / "saved"))
+    assert [p.name for p in shards] == ["data-00000-of-00002.arrow", "data-00001-of-00002.arrow"]
+    source = load_stream(stream_cfg(tmp_path / "saved", normalize="none", shuffle_buffer=1, shuffle_shards=False))
+    reference = load_stream(stream_cfg(archive["parquet"][0].parent, normalize="none", shuffle_buffer=1,
+                                       shuffle_shards=False))  # fmt: skip
+    got, expected = one_pass(source.pretrain), one_pass(reference.pretrain)
+    assert len(got) == 52 and all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, expected, strict=True))
+
+
 def test_streaming_statistics_are_the_in_memory_statistics(archive: dict) -> None:
     """One streaming pass (Chan's merge) gives the per-channel mean/std the in-memory path computes over its
     windows (overlapping windows count their shared steps twice), to float64 rounding; and without windows."""
@@ -412,6 +430,7 @@ def test_streaming_config_mistakes_get_one_line(archive: dict, tmp_path: Path, c
     folder = archive["parquet"][0].parent
     cases = [
         (["data.streaming=true", f"data.path={folder}", "train.steps=null"], "set train.steps=N"),
+        (["data.streaming=true", f"data.path={folder}", "train.checkpoint_every=0"], "set train.checkpoint_every=N"),
         (["data.streaming=true", "data.path=null"], "set data.path to its folder"),
         (["data.eval_path=x.parquet"], "unset data.eval_path"),
         (["data.streaming=true", f"data.path={folder}", "data.limit=5"], "data.limit does not apply"),
