@@ -368,7 +368,12 @@ def cmd_views(args: argparse.Namespace) -> int:
         raise UserError("--samples and --views must be at least 1")
     cfg = load_config(args.config, args.overrides)
     domain, data = load_bound(cfg)
-    rows = [data.pretrain[i] for i in range(min(args.samples, len(data.pretrain)))]
+    from .streaming import StreamSource
+
+    if isinstance(data.pretrain, StreamSource):  # a streamed archive: its first examples, in archive order
+        rows = data.pretrain.head(args.samples)
+    else:
+        rows = [data.pretrain[i] for i in range(min(args.samples, len(data.pretrain)))]
     batch = domain.collate(rows)
     generator = torch.Generator().manual_seed(cfg.seed)
     views = domain.make_views(batch, args.views, generator)

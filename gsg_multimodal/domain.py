@@ -24,19 +24,23 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from .streaming import StreamSource
+
 
 @dataclass
 class DataSplits:
     """What a domain's data loader returns.
 
-    ``pretrain`` holds the rows used for self-supervised training (labels ignored).
+    ``pretrain`` holds the rows used for self-supervised training (labels ignored): a
+    ``datasets.Dataset``, or a ``streaming.StreamSource`` read a few rows at a time (no ``len``;
+    the run's budget is then ``train.steps``).
     ``train``/``test`` are labelled splits for evaluation, or ``None`` when the data
     has no labels. Rows of labelled splits carry an integer ``"label"`` column.
     ``info`` holds JSON-able facts the encoder depends on (e.g. the channel count);
     it is stored with checkpoints and exported encoders, and checked on reload.
     """
 
-    pretrain: datasets.Dataset
+    pretrain: datasets.Dataset | StreamSource
     train: datasets.Dataset | None = None
     test: datasets.Dataset | None = None
     label_names: list[str] | None = None
@@ -106,6 +110,9 @@ class Domain(ABC, Generic[DataT, ViewsT, EncoderT]):
         self.views_cfg = views
         self.encoder_cfg = encoder
         self._info: dict[str, Any] | None = None
+        # A folder of the run where ``load_data`` may keep what it computed from the data (e.g. a streamed
+        # archive's statistics), so a resumed run or its evaluation does not compute it again; None: keep nothing.
+        self.cache_dir: Path | None = None
 
     # ------------------------------------------------------------------ the order: load, bind, use
 

@@ -76,12 +76,12 @@ def run_features(
     """
     from .export import load_encoder
     from .features import encode_split
-    from .runtime import load_bound, make_accelerator
+    from .runtime import CACHE_DIR, load_bound, make_accelerator
 
     run_dir = Path(run_dir)
     cfg = cfg if cfg is not None else load_run_config(run_dir)
     accelerator = make_accelerator(cfg, run_dir, with_trackers=with_trackers)
-    domain, data = load_bound(cfg)
+    domain, data = load_bound(cfg, cache_dir=run_dir / CACHE_DIR)  # the run's own data: reuse what it derived
     if not data.labelled:
         raise UserError(f"data set {cfg.data} has no labelled train and test splits; evaluation needs both")
     if random_init:
@@ -145,11 +145,11 @@ def evaluate_floor(run_dir: str | Path) -> dict[str, Any] | None:
     Written to ``eval_floor.json``; ``None`` when the domain has no such baseline.
     """
     from .report import write_run_report
-    from .runtime import load_bound
+    from .runtime import CACHE_DIR, load_bound
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    domain, data = load_bound(cfg)
+    domain, data = load_bound(cfg, cache_dir=run_dir / CACHE_DIR)
     if not data.labelled:
         raise UserError(f"data set {cfg.data} has no labelled train and test splits; evaluation needs both")
     results = domain.handcrafted_floor(data, cfg.eval, cfg.seed)

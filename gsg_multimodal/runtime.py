@@ -12,6 +12,8 @@ from .config import RunConfig
 from .domain import DataSplits, Domain
 from .errors import UserError
 
+CACHE_DIR = "cache"  # inside a run folder: what the domain derived from the data (Domain.cache_dir)
+
 
 def build_domain(cfg: RunConfig) -> Domain:
     """The configured domain plug-in, not yet bound to data (see ``load_bound``)."""
@@ -20,9 +22,15 @@ def build_domain(cfg: RunConfig) -> Domain:
     return get_domain(cfg.domain)(cfg.data, cfg.views, cfg.encoder)
 
 
-def load_bound(cfg: RunConfig, accelerator: Any | None = None) -> tuple[Domain, DataSplits]:
-    """The domain with its data read and its ``info`` bound: ready for views, eval inputs and encoders."""
+def load_bound(
+    cfg: RunConfig, accelerator: Any | None = None, cache_dir: Path | None = None
+) -> tuple[Domain, DataSplits]:
+    """The domain with its data read and its ``info`` bound: ready for views, eval inputs and encoders.
+
+    ``cache_dir``: a folder of the run the domain may keep derived data in (``Domain.cache_dir``).
+    """
     domain = build_domain(cfg)
+    domain.cache_dir = cache_dir
     if accelerator is None:
         data = domain.load_data()
     else:

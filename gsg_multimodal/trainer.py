@@ -26,7 +26,8 @@ from .model import build_optimizer, lr_multiplier
 from .monitors import StepMonitor
 from .objectives import build_objective
 from .report import write_run_report
-from .runtime import load_bound, make_accelerator
+from .runtime import CACHE_DIR, load_bound, make_accelerator
+from .streaming import StreamLoader, StreamSource
 
 # Parameters beyond this size are not trained weights but an update that ran away (e.g. optim.lr=1e30 makes
 # every weight about 1e29 after one step while the loss, a cosine, stays finite).
@@ -109,7 +110,7 @@ class Trainer:
         from accelerate.utils import set_seed
 
         set_seed(cfg.seed, deterministic=cfg.train.deterministic)
-        self.domain, self.data = load_bound(cfg, self.accelerator)
+        self.domain, self.data = load_bound(cfg, self.accelerator, cache_dir=self.run_dir / CACHE_DIR)
         self.objective = build_objective(cfg, self.data)
         self._check_data()
         self.step_callbacks: list[Callable[[Trainer], None]] = []  # called after each optimizer step
@@ -165,7 +166,24 @@ class Trainer:
         """What the loader iterates: the pretraining split, or the labelled train split for the supervised ceiling."""
         return self.data.train if self.objective.needs_labels else self.data.pretrain
 
+    @property
+    def streaming(self) -> bool:
+        """Whether the loader reads a ``StreamSource`` (shards read a few rows at a time) instead of a data set."""
+        return isinstance(self.train_rows, StreamSource)
+
     def _check_data(self) -> None:
+        if self.streaming:
+            if self.cfg.train.steps is None:
+                raise UserError(
+                    "a streamed archive has no length, so the budget of a streaming run is counted in optimiser "
+                    "steps: set train.steps=N (each pass over the archive is reshuffled; train.epochs does not apply)"
+                )
+            if not self.cfg.train.checkpoint_every:
+                raise UserError(
+                    "train.checkpoint_every=0 checkpoints at the end of each epoch, and a streaming run is a single "
+                    "epoch of train.steps, so a kill would lose it all: set train.checkpoint_every=N optimiser steps"
+                )
+            return  # a pass with fewer examples than a batch is refused when it is read (streaming.next_batch)
         n = len(self.train_rows)
         if n == 0:
             raise UserError("the pretraining data set is empty; check data.* in the config")
@@ -179,8 +197,6 @@ class Trainer:
             raise UserError("train.batch_size must be at least 2 (BatchNorm and GSG pairing need two samples)")
 
     def _build(self) -> None:
-        from torch.utils.data import DataLoader
-
         cfg, acc = self.cfg, self.accelerator
         model = self.objective.build(self.domain.encoder())
         # Train mode for every submodule: transformers' from_pretrained hands back its model in eval
@@ -198,6 +214,16 @@ class Trainer:
             # so checkpoints and exports are the same with or without compilation.
             model.compile()
         optimizer = build_optimizer(groups, cfg.optim, acc.device)
+        if self.streaming:
+            self._build_stream(model, optimizer)
+        else:
+            self._build_loader(model, optimizer)
+        self._build_schedule(extra_state)
+
+    def _build_loader(self, model: torch.nn.Module, optimizer: Any) -> None:
+        from torch.utils.data import DataLoader
+
+        cfg, acc = self.cfg, self.accelerator
         loader = DataLoader(
             self.train_rows,
             batch_size=cfg.train.batch_size,
@@ -213,6 +239,32 @@ class Trainer:
         # The budget: optimiser steps when train.steps is set, else whole epochs; schedules are fractions of it.
         self.total_steps = cfg.train.steps or self.steps_per_epoch * cfg.train.epochs
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+
+    def _build_stream(self, model: torch.nn.Module, optimizer: Any) -> None:
+        """A streamed archive: each process reads its own part (streaming.py), so the loader is not prepared.
+
+        The stream never ends (pass after pass), so the whole budget is one epoch of train.steps x grad_accum
+        batches, the same count on every process; its position is saved with each checkpoint.
+        """
+        cfg, acc = self.cfg, self.accelerator
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        self.total_steps = cfg.train.steps
+        self.loader = StreamLoader(
+            self.train_rows,
+            cfg.train.batch_size,
+            self.domain.collate,
+            seed=cfg.seed,
+            rank=acc.process_index,
+            world=acc.num_processes,
+            num_batches=self.total_steps * cfg.train.grad_accum,
+            device=acc.device,
+            workers=cfg.train.num_workers,
+        )
+        self.steps_per_epoch = self.total_steps
+        self.epochs = 1
+
+    def _build_schedule(self, extra_state: list) -> None:
+        cfg, acc = self.cfg, self.accelerator
         warmup = round(cfg.optim.warmup_fraction * self.total_steps)
 
         def factor(group: dict) -> Any:
@@ -274,10 +326,10 @@ class Trainer:
         tmp = checkpoints.temp_dir(self.run_dir, self.step)
         acc.save_state(str(tmp), safe_serialization=True)
         tmp.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {"aug": self.aug_rng.get_state(), "pair": self.pair_rng.get_state()},
-            tmp / f"generators_{acc.process_index}.pt",
-        )
+        generators = {"aug": self.aug_rng.get_state(), "pair": self.pair_rng.get_state()}
+        if self.streaming:
+            generators["stream"] = self.loader.state_dict()  # this process's position in the archive
+        torch.save(generators, tmp / f"generators_{acc.process_index}.pt")
         acc.wait_for_everyone()
         final = checkpoints.final_dir(self.run_dir, self.step)
         if acc.is_main_process:
@@ -311,6 +363,13 @@ class Trainer:
         gens = torch.load(path / f"generators_{acc.process_index}.pt", weights_only=True)
         self.aug_rng.set_state(gens["aug"])
         self.pair_rng.set_state(gens["pair"])
+        if self.streaming:
+            if "stream" not in gens:
+                raise UserError(
+                    f"checkpoint '{path}' holds no position in the streamed archive, so it cannot be resumed "
+                    "exactly; resume it with the config it was made with, or pass --overwrite"
+                )
+            self.loader.load_state_dict(gens["stream"])
         acc.print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})")
 
     # ------------------------------------------------------------------ loop
@@ -367,7 +426,10 @@ class Trainer:
         stop = self.step >= max_steps
         while self.epoch < self.epochs and not stop:
             self.loader.set_epoch(self.epoch)
-            batches = acc.skip_first_batches(self.loader, self.batch_in_epoch) if self.batch_in_epoch else self.loader
+            if self.streaming or not self.batch_in_epoch:
+                batches = self.loader  # a stream continues from the position its checkpoint restored
+            else:
+                batches = acc.skip_first_batches(self.loader, self.batch_in_epoch)
             for batch in batches:
                 self._train_step(batch, monitor)
                 self.batch_in_epoch += 1
@@ -388,6 +450,7 @@ class Trainer:
                         lr=self.scheduler.get_last_lr()[0],
                         **self.objective.step_metrics(self.step, self.total_steps),
                         samples_per_s=(self.step - last_step) * samples_per_step / max(now - last_time, 1e-9),
+                        stream_pass=self.loader.passes if self.streaming else None,  # the main process's pass
                         time_s=now - started,
                     )
                     last_step, last_time = self.step, now

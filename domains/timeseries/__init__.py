@@ -29,7 +29,12 @@ class TimeSeriesDomain(Domain[TimeSeriesDataConfig, TimeSeriesViewsConfig, TimeS
     _recovered: dict[str, list[float]] | None = None  # those statistics, recomputed for an older export
 
     def load_data(self) -> DataSplits:
-        splits = load_timeseries(self.data_cfg)
+        if self.data_cfg.streaming:
+            from .stream import load_stream  # pyarrow's readers only for streamed archives
+
+            splits = load_stream(self.data_cfg, self.cache_dir)
+        else:
+            splits = load_timeseries(self.data_cfg)
         length = resolve_length(self.views_cfg, splits.info)
         if length is not None:  # the resampled recipe; at native resolution the encoder needs no length
             splits.info["length"] = length

@@ -17,6 +17,7 @@ import numpy as np
 from gsg_multimodal import packaged
 from gsg_multimodal.domain import DataSplits
 from gsg_multimodal.errors import UserError
+from gsg_multimodal.streaming import StreamOptions
 
 if TYPE_CHECKING:
     import datasets
@@ -40,12 +41,16 @@ _EXTENSIONS = {".ts": "ts", ".npy": "npy", ".npz": "npz", ".csv": "csv", ".parqu
 
 
 @dataclass
-class TimeSeriesDataConfig:
+class TimeSeriesDataConfig(StreamOptions):
     """The ``data`` section of a time-series run.
 
     ``path`` (the user's file) takes precedence over ``name`` (a built-in archive).
     A labelled ``path`` without ``test_path`` is enough for pretraining, but evaluation
     (kNN / linear probe) needs a labelled ``test_path`` as well.
+
+    With ``streaming`` (keys inherited from ``StreamOptions``), ``path`` is an archive of Parquet/Arrow
+    shards streamed for pretraining (``stream.py``); the probes' labelled splits are read in memory from
+    ``eval_path`` (and ``test_path`` or ``test_fraction``), normalised with the archive's statistics.
     """
 
     name: str | None = "ACSF1"
@@ -74,8 +79,19 @@ class TimeSeriesDataConfig:
     # so the windows of one recording are never on both sides.
     test_fraction: float | None = None
     split_seed: int = 0
+    # Streaming only: the probes' labelled train file (read in memory, like data.path without streaming);
+    # data.test_path / data.test_fraction give their test split. Unset: a streamed run has no probes.
+    eval_path: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.streaming:
+            self._check_streaming()
+        elif self.eval_path is not None:
+            raise UserError(
+                "data.eval_path is the probes' labelled file of a streamed run (data.streaming=true); "
+                "without streaming data.path is that file: unset data.eval_path"
+            )
         if self.window is not None and self.window < 2:
             raise UserError(f"data.window={self.window} must be at least 2 time steps; unset it to keep series whole")
         if self.window is None:
@@ -95,6 +111,38 @@ class TimeSeriesDataConfig:
             )
         if self.test_fraction is not None and self.test_path:
             raise UserError("set either data.test_path (your own test file) or data.test_fraction, not both")
+
+    def _check_streaming(self) -> None:
+        if not self.path:
+            raise UserError(
+                "data.streaming=true reads an archive of Parquet/Arrow shards: set data.path to its folder, "
+                "a glob such as 'archive/*.parquet', or one file"
+            )
+        refused = {
+            "step_label_column": "the long format (one row per time step) cannot be streamed; store one row per "
+            "recording (see 'Streaming archives' in docs/timeseries.md)",
+            "recording_column": "the long format cannot be streamed; store one row per recording",
+            "limit": "it reads the first series into memory; a stream reads the whole archive (use a smaller "
+            "archive or a glob of some shards)",
+        }
+        for key, why in refused.items():
+            if getattr(self, key) is not None:
+                raise UserError(f"data.{key} does not apply with data.streaming=true: {why}; unset it")
+        if self.pretrain_split != "train":
+            raise UserError(
+                "data.pretrain_split=train+test does not apply with data.streaming=true: the archive is the "
+                "pretraining data; unset it"
+            )
+        if self.format not in ("auto", "parquet"):
+            raise UserError(
+                f"data.format={self.format} does not apply with data.streaming=true: shards are read by their "
+                "extension (.parquet, .pq, .arrow); set data.format=auto (or parquet to read only Parquet shards)"
+            )
+        if (self.test_path or self.test_fraction is not None) and not self.eval_path:
+            raise UserError(
+                "with data.streaming=true the probes read their labelled train split from data.eval_path; set it "
+                "beside data.test_path / data.test_fraction, or unset those to pretrain without probes"
+            )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -353,7 +401,11 @@ def _channel_stats(series: Series) -> tuple[list[float], list[float]]:
     numpy builds. The rounded values are the ones applied, in training and in ``embed`` alike.
     """
     flat = np.concatenate([x.astype(np.float64) for x in series], axis=1)
-    mean, std = flat.mean(axis=1), np.maximum(flat.std(axis=1), 1e-8)
+    return rounded_stats(flat.mean(axis=1), np.maximum(flat.std(axis=1), 1e-8))
+
+
+def rounded_stats(mean: Any, std: Any) -> tuple[list[float], list[float]]:
+    """Channel statistics as stored in ``info`` and applied: 8 significant digits (see ``_channel_stats``)."""
     return [float(f"{m:.8g}") for m in mean], [float(f"{v:.8g}") for v in std]
 
 
@@ -525,13 +577,15 @@ def _check_counts(split: str, dataset: str, series: Series, labels: Any, steps: 
             )
 
 
-def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
+def load_timeseries(cfg: TimeSeriesDataConfig, stats: tuple[list[float], list[float]] | None = None) -> DataSplits:
     """Read the configured data set into ``DataSplits``.
 
     Built-in archives give labelled ``train``/``test`` splits. User data: ``path`` alone gives
     ``train`` (if labelled) and ``test=None``, so evaluation needs a labelled ``test_path`` or
     ``test_fraction``; unlabelled data gives ``train=None`` and serves pretraining only.
     With ``window`` every recording is cut into windows, which become the series of the splits.
+    ``stats``: per-channel ``(mean, std)`` lists for ``normalize=dataset`` instead of the train
+    split's own (a streamed run normalises its probes' splits with the archive's statistics).
     """
     from . import windows  # imported here: tests load this file on its own, outside the package
 
@@ -606,10 +660,15 @@ def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
             )
         labelled = mode == "majority" or texts is not None
         cleaned[split] = out, (_label_texts(out_labels, f"the {split} split of {dataset}") if labelled else None)
-    stats: dict[str, list[float]] = {}
+    stats_info: dict[str, list[float]] = {}
     if cfg.normalize == "dataset":  # statistics of the train split only, so the test split stays unseen
-        mean, std = _channel_stats(cleaned["train"][0])
-        stats = {"channel_mean": mean, "channel_std": std}  # in info: exports apply them to raw input too
+        if stats is not None and len(stats[0]) != channels:
+            raise UserError(
+                f"{dataset} has {channels} channel(s) but the streamed archive (data.path) has {len(stats[0])}; "
+                "the probes' files must hold the same channels as the archive"
+            )
+        mean, std = stats if stats is not None else _channel_stats(cleaned["train"][0])
+        stats_info = {"channel_mean": mean, "channel_std": std}  # in info: exports apply them to raw input too
         for split, (xs, texts) in cleaned.items():
             cleaned[split] = [apply_channel_stats(x, mean, std) for x in xs], texts
 
@@ -633,7 +692,7 @@ def load_timeseries(cfg: TimeSeriesDataConfig) -> DataSplits:
         "min_length": min(lengths),
         "num_classes": len(label_names or []),
         "dataset": dataset,
-        **stats,
+        **stats_info,
     }
     if label_names is None:
         return DataSplits(pretrain=pretrain, info=info)
