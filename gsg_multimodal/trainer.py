@@ -352,6 +352,17 @@ class Trainer:
         acc = self.accelerator
         state = checkpoints.read_state(path)
         assert state is not None  # find_resume_point only returns checkpoints that verify
+        # Required by the manifest check: a checkpoint without them is skipped, never resumed inexactly.
+        gens = torch.load(path / f"generators_{acc.process_index}.pt", weights_only=True)
+        if self.streaming:
+            # Before the data check below: a changed archive also changes its statistics, and the stream's own
+            # check names what changed (shards), which the data check cannot.
+            if "stream" not in gens:
+                raise UserError(
+                    f"checkpoint '{path}' holds no position in the streamed archive, so it cannot be resumed "
+                    "exactly; resume it with the config it was made with, or pass --overwrite"
+                )
+            self.loader.load_state_dict(gens["stream"])
         if state["domain"] != self.cfg.domain or not self.domain.info_matches(state["info"]):
             raise UserError(
                 f"checkpoint '{path}' was made for domain {state['domain']!r} with data {state['info']}, "
@@ -359,17 +370,8 @@ class Trainer:
             )
         acc.load_state(str(path))
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        # Required by the manifest check: a checkpoint without them is skipped, never resumed inexactly.
-        gens = torch.load(path / f"generators_{acc.process_index}.pt", weights_only=True)
         self.aug_rng.set_state(gens["aug"])
         self.pair_rng.set_state(gens["pair"])
-        if self.streaming:
-            if "stream" not in gens:
-                raise UserError(
-                    f"checkpoint '{path}' holds no position in the streamed archive, so it cannot be resumed "
-                    "exactly; resume it with the config it was made with, or pass --overwrite"
-                )
-            self.loader.load_state_dict(gens["stream"])
         acc.print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})")
 
     # ------------------------------------------------------------------ loop
