@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SHARD_KINDS = {".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow"}
-READ_ROWS = 16  # rows decoded at a time: one row can be large
+READ_BYTES = 16_000_000  # about this much data decoded at a time: a row can be one long recording (MBs)
+READ_ROWS = 1024  # and at most this many rows
 _HUB_NAME = re.compile(r"^(?P<split>.+?)-\d{5}-of-\d{5}$")  # `datasets` / hub shard names: train-00000-of-00004
 STATE_VERSION = 1
 
@@ -156,8 +157,14 @@ class Shard:
                 meta = self._parquet.metadata
                 sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
                 self._group_starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+                data_bytes = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
             else:
                 self._table = _read_arrow(path)
+                data_bytes = self._table.nbytes
+            # Rows per read sized by bytes, so memory stays bounded whether a row is a short series or a
+            # recording of many MB (then one row at a time; 16 rows of 6.4 MB cost over 600 MB of buffers).
+            per_row = data_bytes / max(self.num_rows, 1)
+            self.read_rows = int(min(READ_ROWS, max(1, READ_BYTES // max(per_row, 1))))
         except UserError:
             raise
         except Exception as e:  # pyarrow raises several types for a damaged file
@@ -179,20 +186,20 @@ class Shard:
         return int(self._group_starts[-1]) if self.kind == "parquet" else self._table.num_rows
 
     def batches(self, columns: list[str], start: int = 0) -> Iterator[tuple[int, pa.RecordBatch]]:
-        """``(first row, record batch)`` of at most ``READ_ROWS`` rows each, from row ``start`` on."""
+        """``(first row, record batch)`` of at most ``read_rows`` rows each, from row ``start`` on."""
         if start >= self.num_rows:
             return
         if self.kind == "arrow":
             table = self._table.select(columns).slice(start)
             row = start
-            for batch in table.to_batches(max_chunksize=READ_ROWS):
+            for batch in table.to_batches(max_chunksize=self.read_rows):
                 yield row, batch
                 row += batch.num_rows
             return
         group = int(np.searchsorted(self._group_starts, start, side="right") - 1)
         row = int(self._group_starts[group])
         reader = self._parquet.iter_batches(
-            batch_size=READ_ROWS, row_groups=range(group, len(self._group_starts) - 1), columns=columns
+            batch_size=self.read_rows, row_groups=range(group, len(self._group_starts) - 1), columns=columns
         )
         while True:
             try:

@@ -181,6 +181,9 @@ def stream_stats(source: StreamSource, reader: RecordingRows) -> dict[str, Any]:
             f"{source.name} holds no recording of at least data.window={reader.window} steps; choose a shorter window"
         )
     std = np.maximum(np.sqrt(m2 / total), 1e-8)
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()  # the pass's read buffers, kept cached by the allocator otherwise
     return {"mean": mean.tolist(), "std": std.tolist(), "recordings": recordings, "examples": examples, "steps": total}
 
 
