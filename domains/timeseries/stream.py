@@ -33,7 +33,14 @@ from gsg_multimodal.errors import UserError
 from gsg_multimodal.streaming import StreamReader, StreamSource, find_shards
 
 from . import windows
-from .data import TimeSeriesDataConfig, _fix_missing, _normalize, load_timeseries, rounded_stats
+from .data import (
+    TimeSeriesDataConfig,
+    _fix_missing,
+    _normalize,
+    apply_channel_stats,
+    load_timeseries,
+    rounded_stats,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,8 +75,7 @@ class RecordingRows(StreamReader):
         self.window, self.stride = cfg.window, cfg.stride or cfg.window
         self.nan_policy, self.normalize = cfg.nan_policy, cfg.normalize
         self.channels: int | None = None  # the archive's, set from its first recording
-        self.mean: np.ndarray | None = None  # [C, 1] float64 for normalize=dataset
-        self.std: np.ndarray | None = None
+        self.stats: tuple[list[float], list[float]] | None = None  # (mean, std) per channel, normalize=dataset
 
     def check_schema(self, schema: pa.Schema) -> str | None:
         import pyarrow as pa
@@ -136,7 +142,7 @@ class RecordingRows(StreamReader):
         if self.normalize == "series":
             x = _normalize(x)
         elif self.normalize == "dataset":
-            x = ((x - self.mean) / self.std).astype(np.float32)
+            x = apply_channel_stats(x, *self.stats)  # the in-memory path's own step
         else:
             x = np.array(x, dtype=np.float32)  # a copy: the example must not keep the whole record alive
         return {"series": x, "length": x.shape[1]}
@@ -230,8 +236,7 @@ def load_stream(cfg: TimeSeriesDataConfig, cache_dir: Path | None = None) -> Dat
     if cfg.normalize == "dataset":
         found = cached_stats(source, reader, cfg, cache_dir)
         stats = rounded_stats(found["mean"], found["std"])  # as the in-memory path stores and applies them
-        reader.mean = np.asarray(stats[0], dtype=np.float64)[:, None]
-        reader.std = np.asarray(stats[1], dtype=np.float64)[:, None]
+        reader.stats = stats
     info: dict[str, Any] = {"channels": reader.channels, "dataset": cfg.path, "streaming": True, "num_classes": 0}
     if stats is not None:  # in info: an export applies them to raw input (gsg embed)
         info.update(channel_mean=stats[0], channel_std=stats[1])
