@@ -69,6 +69,7 @@ def run_cell(spec: dict[str, Any]) -> None:
     """In a child process: pretrain (or not) and evaluate one cell; write result.json last."""
     from gsg_multimodal.config import load_config, to_dict
     from gsg_multimodal.evaluate import evaluate_run
+    from gsg_multimodal.provenance import code_fingerprint
     from gsg_multimodal.runtime import reset_accelerate
     from gsg_multimodal.trainer import Trainer
 
@@ -98,6 +99,7 @@ def run_cell(spec: dict[str, Any]) -> None:
         "train_s": round(train_s, 2),
         "total_s": round(time.time() - started, 2),
         "overrides": spec["overrides"],
+        "code": code_fingerprint(),  # a table can be filled over several commits: each cell says which
     }
     tmp = run.parent / "result.json.tmp"
     tmp.write_text(json.dumps(out, indent=2))
@@ -109,6 +111,7 @@ def is_done(out: Path, table: dict[str, Any], cell: tuple[str, str, int]) -> boo
     result = folder / "result.json"
     if not result.is_file():
         return False
+
     # The same cell wherever its folder now lives (a table run elsewhere and copied back counts).
     def placed(overrides: list[str]) -> list[str]:
         return [o for o in overrides if not o.startswith("output_dir=")]
@@ -173,7 +176,9 @@ def fmt(values: list[float]) -> str:
 def report(out: Path, table: dict[str, Any], probe: str) -> str:
     found = collect(out, table)
     rows = list(table["rows"])
-    header = ["data set", *rows, "TS2Vec (published)"]
+    # The published column only where the table names published numbers (the UCR/UEA tables do).
+    with_published = any((spec or {}).get("published_ts2vec") is not None for spec in table["datasets"].values())
+    header = ["data set", *rows, *(["TS2Vec (published)"] if with_published else [])]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     means: dict[str, list[float]] = {r: [] for r in [*rows, "published"]}
     complete = True
@@ -186,14 +191,15 @@ def report(out: Path, table: dict[str, Any], probe: str) -> str:
             if values:
                 means[row].append(statistics.fmean(values))
         published = (spec or {}).get("published_ts2vec")
-        cells_.append("n/a" if published is None else f"{100 * published:.1f}")
+        if with_published:
+            cells_.append("n/a" if published is None else f"{100 * published:.1f}")
         if published is not None:
             means["published"].append(published)
         lines.append("| " + " | ".join([ds, *cells_]) + " |")
     n_sets = len(table["datasets"])
     mean_cells = [
         f"**{100 * statistics.fmean(v):.1f}**" + ("" if len(v) == n_sets else f" ({len(v)} sets)") if v else "n/a"
-        for v in (means[r] for r in [*rows, "published"])
+        for v in (means[r] for r in [*rows, *(["published"] if with_published else [])])
     ]
     lines.append("| " + " | ".join(["mean", *mean_cells]) + " |")
     if not complete:
@@ -225,12 +231,24 @@ def write_csv(out: Path, table: dict[str, Any], path: Path) -> None:
 
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["dataset", "row", "seed", *PROBES, "effective_rank", "steps", "train_s", "total_s"])
+        w.writerow(["dataset", "row", "seed", *PROBES, "effective_rank", "steps", "train_s", "total_s", "commit"])
         for (ds, row), results in sorted(collect(out, table).items()):
             for r in sorted(results, key=lambda r: r["seed"]):
                 scores = [r["scores"].get(p) for p in PROBES]
+                code = r.get("code") or {}
+                commit = (code.get("commit") or "") + ("+dirty" if code.get("dirty") else "")
                 w.writerow(
-                    [ds, row, r["seed"], *scores, r.get("effective_rank"), r["steps"], r["train_s"], r["total_s"]]
+                    [
+                        ds,
+                        row,
+                        r["seed"],
+                        *scores,
+                        r.get("effective_rank"),
+                        r["steps"],
+                        r["train_s"],
+                        r["total_s"],
+                        commit,
+                    ]
                 )
 
 

@@ -280,6 +280,17 @@ def _grid_probe(
     return {**_scores(test_y, pred), "params": params, "cv_accuracy": cv_acc}
 
 
+def _stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rows of ``(x, y)`` in the class proportions of ``y`` and original order; a function of ``seed``."""
+    from sklearn.model_selection import train_test_split
+
+    _, counts = np.unique(y, return_counts=True)
+    stratify = y if len(counts) <= n and counts.min() >= 2 else None  # sklearn needs a row per class on each side
+    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=stratify, random_state=seed)
+    keep = np.sort(keep)
+    return x[keep], y[keep]
+
+
 def evaluate_features(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -294,7 +305,8 @@ def evaluate_features(
     test-split accuracy and macro-F1, the chosen hyper-parameter (``{"k": ...}`` / ``{"C": ...}``)
     and the mean CV accuracy of that choice on the train split. When a class has fewer than two
     training samples no stratified CV exists; the probes then use the smallest feasible k and
-    C = 1.0, ``params["cv"]`` says so and ``cv_accuracy`` is None. Deterministic given ``seed``.
+    C = 1.0, ``params["cv"]`` says so and ``cv_accuracy`` is None. ``cfg.probe_train_max`` fits
+    every probe on the same stratified subset of the train rows. Deterministic given ``seed``.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -310,6 +322,8 @@ def evaluate_features(
             f"train features have {train_x.shape[1]} dims but test features {test_x.shape[1]}; "
             "extract both splits with the same encoder"
         )
+    if cfg.probe_train_max is not None and len(train_y) > cfg.probe_train_max:
+        train_x, train_y = _stratified_subset(train_x, train_y, cfg.probe_train_max, seed)
     # Labels may be any hashable values (ints, strings); kNN wants class indices 0..C-1.
     classes, train_idx = np.unique(train_y, return_inverse=True)
     if len(classes) < 2:

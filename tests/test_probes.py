@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -243,3 +245,29 @@ def test_format_table(digits_result) -> None:
     second = [c.strip() for c in lines[3].strip("|").split("|")]
     assert second == ["random init", "12.3", "5.0", "n/a", "n/a", "n/a", "n/a"]
     assert len({len(line) for line in lines}) == 1  # padded columns
+
+
+def test_probe_train_max_fits_every_probe_on_one_stratified_subset(digits) -> None:
+    from gsg_multimodal.probes import _stratified_subset
+
+    train_x, train_y, test_x, test_y = digits
+    sub_x, sub_y = _stratified_subset(train_x, train_y, 300, seed=3)
+    assert len(sub_y) == 300
+    # Class proportions kept to within one row; rows stay in their original order.
+    expected = np.bincount(train_y) * 300 / len(train_y)
+    assert np.all(np.abs(np.bincount(sub_y, minlength=len(expected)) - expected) <= 1)
+    rows = [int(np.flatnonzero((train_x == row).all(axis=1))[0]) for row in sub_x]
+    assert rows == sorted(rows)
+    again_x, _ = _stratified_subset(train_x, train_y, 300, seed=3)
+    assert np.array_equal(again_x, sub_x)
+    assert not np.array_equal(_stratified_subset(train_x, train_y, 300, seed=4)[0], sub_x)
+
+    cfg = EvalConfig(cv_folds=3, logreg_c=[0.1, 1.0], svm_c=[1.0, 10.0], knn_k=[5, 10])
+    capped = evaluate_features(train_x, train_y, test_x, test_y, replace(cfg, probe_train_max=300), seed=3)
+    manual = evaluate_features(sub_x, sub_y, test_x, test_y, cfg, seed=3)
+    full = evaluate_features(train_x, train_y, test_x, test_y, cfg, seed=3)
+    for probe in ("knn", "linear", "svm"):
+        assert capped[probe]["accuracy"] == manual[probe]["accuracy"], probe
+    assert any(capped[p]["cv_accuracy"] != full[p]["cv_accuracy"] for p in ("knn", "linear", "svm"))
+    with pytest.raises(UserError, match="eval.probe_train_max"):
+        EvalConfig(probe_train_max=1)
