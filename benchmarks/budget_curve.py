@@ -36,7 +36,10 @@ def points(tables: list[tuple[Path, Path]], probe: str, lr: str | None) -> dict[
         table = ts_table.load_table(table_file)
         for results in ts_table.collect(out, table).values():
             for r in results:
-                method = "untrained" if r["steps"] == 0 else override(r["overrides"], "objective.method")
+                kind = r.get("kind", "random" if r["steps"] == 0 else "trained")  # cells before kinds were kept
+                if kind == "floor":
+                    continue
+                method = "untrained" if kind == "random" else override(r["overrides"], "objective.method")
                 cell_lr = override(r["overrides"], "optim.lr")
                 if method is None or (lr is not None and cell_lr is not None and float(cell_lr) != float(lr)):
                     continue

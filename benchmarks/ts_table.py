@@ -1,15 +1,17 @@
-"""The time-series table: every built-in UCR/UEA set x objectives x seeds, SVM protocol, beside TS2Vec's numbers.
+"""The table runner: data sets x rows x seeds, one process a cell, resumable (first made for the UCR/UEA table).
 
     python benchmarks/ts_table.py benchmarks/ts_table.yaml --out runs/ts_table --workers 1
     python benchmarks/ts_table.py benchmarks/ts_table.yaml --out runs/ts_table --report-only --report x.md
 
-A table file (YAML) names the run config, the seeds, the rows (objective overrides, or ``random`` for the
-encoder before pretraining) and the data sets (overrides each, and the published TS2Vec accuracy with its
-source). Each cell (data set, row, seed) runs in its own process: pretrain (unless ``random``), then
-``gsg evaluate`` (RBF SVM with C by cross-validation on the train split, on max-pooled full-length
-features; kNN and a linear probe beside it). A cell's ``result.json`` is written last, so an interrupted
-table resumes where it stopped; a cell whose resolved config changed is run again. Cells run ``--workers``
-at a time, each with ``OMP_NUM_THREADS`` = cores / workers (on a GPU machine, several share the device).
+A table file (YAML) names the run config, the seeds, the rows (objective overrides; ``random`` for the
+encoder before pretraining; ``floor`` for the domain's hand-crafted baseline, e.g. MFCC or TF-IDF + the same
+probes) and the data sets (overrides each, and the published TS2Vec accuracy with its source, which only the
+UCR/UEA tables give). Any domain's config works. Each cell (data set, row, seed) runs in its own process:
+pretrain (unless ``random`` or ``floor``), then ``gsg evaluate`` (RBF SVM with C by cross-validation on the
+train split, on max-pooled full-length features; kNN and a linear probe beside it). A cell's ``result.json``
+is written last, so an interrupted table resumes where it stopped; a cell whose resolved config changed is
+run again. Cells run ``--workers`` at a time, each with ``OMP_NUM_THREADS`` = cores / workers (on a GPU
+machine, several share the device).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PROBES = ("svm", "linear", "knn")
+# Rows that train nothing: the encoder before pretraining, and the domain's hand-crafted features.
+UNTRAINED_ROWS = ("random", "floor")
 
 
 def load_table(path: Path) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def cell_dir(out: Path, ds: str, row: str, seed: int) -> Path:
 
 def cell_overrides(table: dict[str, Any], ds: str, row: str, seed: int, run: Path) -> list[str]:
     spec = table["datasets"][ds] or {}
-    row_overrides = [] if table["rows"][row] == "random" else list(table["rows"][row])
+    row_overrides = [] if table["rows"][row] in UNTRAINED_ROWS else list(table["rows"][row])
     return [
         *table.get("overrides", []),
         f"data.name={ds}",
@@ -68,7 +72,7 @@ def cell_overrides(table: dict[str, Any], ds: str, row: str, seed: int, run: Pat
 def run_cell(spec: dict[str, Any]) -> None:
     """In a child process: pretrain (or not) and evaluate one cell; write result.json last."""
     from gsg_multimodal.config import load_config, to_dict
-    from gsg_multimodal.evaluate import evaluate_run
+    from gsg_multimodal.evaluate import evaluate_floor, evaluate_run
     from gsg_multimodal.provenance import code_fingerprint
     from gsg_multimodal.runtime import reset_accelerate
     from gsg_multimodal.trainer import Trainer
@@ -77,7 +81,8 @@ def run_cell(spec: dict[str, Any]) -> None:
     run = Path(cfg.output_dir)
     started = time.time()
     steps = 0
-    if spec["random"]:
+    kind = spec.get("kind", "random" if spec["random"] else "trained")
+    if kind in UNTRAINED_ROWS:
         import yaml
 
         run.mkdir(parents=True, exist_ok=True)
@@ -91,8 +96,14 @@ def run_cell(spec: dict[str, Any]) -> None:
             trainer.close()
             reset_accelerate()
         train_s = time.time() - started
-    results = evaluate_run(run, random_init=spec["random"])
+    if kind == "floor":
+        results = evaluate_floor(run)
+        if results is None:
+            raise SystemExit(f"error: domain '{cfg.domain}' has no hand-crafted floor; remove the 'floor' row")
+    else:
+        results = evaluate_run(run, random_init=kind == "random")
     out = {
+        "kind": kind,
         "scores": {p: results[p]["accuracy"] for p in PROBES if p in results},
         "effective_rank": results.get("collapse", {}).get("effective_rank"),
         "steps": steps,
@@ -141,6 +152,7 @@ def run_all(table: dict[str, Any], out: Path, workers: int, max_cells: int | Non
             "config": str(ROOT / table["config"]),
             "overrides": cell_overrides(table, *cell, folder / "run"),
             "random": table["rows"][cell[1]] == "random",
+            "kind": table["rows"][cell[1]] if table["rows"][cell[1]] in UNTRAINED_ROWS else "trained",
         }
         t0 = time.time()
         with (folder / "log.txt").open("w") as log:
@@ -210,7 +222,7 @@ def report(out: Path, table: dict[str, Any], probe: str) -> str:
 
 def timing(out: Path, table: dict[str, Any]) -> str:
     found = collect(out, table)
-    rows = [r for r, spec in table["rows"].items() if spec != "random"]
+    rows = [r for r, spec in table["rows"].items() if spec not in UNTRAINED_ROWS]
     header = ["data set", *[f"{r} (train / total s)" for r in rows]]
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * len(rows) + "|"]
     for ds in table["datasets"]:

@@ -349,6 +349,7 @@ BAD_VALUES = [
     ("eval.knn_k=[]", "eval.knn_k"),
     ("eval.svm_c=[0]", "eval.svm_c"),
     ("eval.batch_size=0", "eval.batch_size"),
+    ("eval.probe_train_max=1", "eval.probe_train_max"),
     ("seed=-1", "seed"),
     ("seed=4294967296", "seed"),
     ("output_dir=", "output_dir"),

@@ -1,0 +1,65 @@
+"""benchmarks/ts_table.py, the runner behind the measured tables: row kinds, resume, report and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gsg_domains.audio.data import DRUMKITS_DIR
+
+from .conftest import ROOT
+from .test_audio_end_to_end import TINY
+
+SCRIPT = ROOT / "benchmarks" / "ts_table.py"
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(DRUMKITS_DIR).is_dir(), reason="Debian package hydrogen-drumkits is not installed")
+def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path) -> None:
+    table = tmp_path / "table.yaml"
+    table.write_text(
+        yaml.safe_dump(
+            {
+                "config": str(ROOT / "configs" / "drums_gsg.yaml"),
+                "seeds": [0],
+                "overrides": [o for o in TINY if not o.startswith("monitor.")] + ["monitor.knn_every=0"],
+                "rows": {"untrained": "random", "MFCC": "floor", "SimSiam": ["objective.method=simsiam"]},
+                "datasets": {"drums": {}},
+            }
+        )
+    )
+    out = tmp_path / "cells"
+    first = _run(str(table), "--out", str(out), "--report", str(tmp_path / "report.md"))
+    assert "0 cells done, 3 to run" in first and "FAILED" not in first
+
+    results = {
+        row: json.loads((out / "drums" / row / "s0" / "result.json").read_text())
+        for row in ("untrained", "MFCC", "SimSiam")
+    }
+    assert [results[r]["kind"] for r in ("untrained", "MFCC", "SimSiam")] == ["random", "floor", "trained"]
+    assert results["SimSiam"]["steps"] > 0 and results["untrained"]["steps"] == results["MFCC"]["steps"] == 0
+    assert results["MFCC"]["effective_rank"] is None  # hand-crafted features: no encoder to measure
+    for r in results.values():
+        assert set(r["scores"]) == {"svm", "linear", "knn"} and all(0.0 <= v <= 1.0 for v in r["scores"].values())
+        assert "commit" in r["code"]
+    # The floor is the MFCC features' score, not the untrained encoder's.
+    floor = json.loads((out / "drums" / "MFCC" / "s0" / "run" / "eval_floor.json").read_text())
+    assert results["MFCC"]["scores"]["linear"] == floor["linear"]["accuracy"]
+
+    assert "3 cells done, 0 to run" in _run(str(table), "--out", str(out))  # resumes: nothing runs again
+    report = (tmp_path / "report.md").read_text()
+    assert "| drums |" in report and "TS2Vec (published)" not in report  # no published numbers in this table
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert {r["row"] for r in rows} == {"untrained", "MFCC", "SimSiam"} and all("commit" in r for r in rows)
