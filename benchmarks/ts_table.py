@@ -54,12 +54,17 @@ def cell_dir(out: Path, ds: str, row: str, seed: int) -> Path:
     return out / ds / row / f"s{seed}"
 
 
+def dataset_config(table: dict[str, Any], ds: str) -> str:
+    """The run config of a data set's cells: its own ``config`` (e.g. a folder data set's), else the table's."""
+    return (table["datasets"][ds] or {}).get("config", table["config"])
+
+
 def cell_overrides(table: dict[str, Any], ds: str, row: str, seed: int, run: Path) -> list[str]:
     spec = table["datasets"][ds] or {}
     row_overrides = [] if table["rows"][row] in UNTRAINED_ROWS else list(table["rows"][row])
     return [
         *table.get("overrides", []),
-        f"data.name={ds}",
+        *([] if "config" in spec else [f"data.name={ds}"]),  # a data set with its own config names its data there
         *spec.get("overrides", []),
         *row_overrides,
         f"seed={seed}",
@@ -104,6 +109,7 @@ def run_cell(spec: dict[str, Any]) -> None:
         results = evaluate_run(run, random_init=kind == "random")
     out = {
         "kind": kind,
+        "config": spec.get("config_name"),
         "scores": {p: results[p]["accuracy"] for p in PROBES if p in results},
         "effective_rank": results.get("collapse", {}).get("effective_rank"),
         "steps": steps,
@@ -127,11 +133,21 @@ def is_done(out: Path, table: dict[str, Any], cell: tuple[str, str, int]) -> boo
     def placed(overrides: list[str]) -> list[str]:
         return [o for o in overrides if not o.startswith("output_dir=")]
 
-    return placed(json.loads(result.read_text())["overrides"]) == placed(cell_overrides(table, *cell, folder / "run"))
+    done = json.loads(result.read_text())
+    if (done.get("config") or dataset_config(table, cell[0])) != dataset_config(table, cell[0]):
+        return False  # (cells written before configs were recorded compare by their overrides alone)
+    return placed(done["overrides"]) == placed(cell_overrides(table, *cell, folder / "run"))
 
 
-def run_all(table: dict[str, Any], out: Path, workers: int, max_cells: int | None, deadline: float | None) -> None:
-    todo = [c for c in cells(table) if not is_done(out, table, c)]
+def run_all(
+    table: dict[str, Any],
+    out: Path,
+    workers: int,
+    max_cells: int | None,
+    deadline: float | None,
+    only_rows: list[str] | None = None,
+) -> None:
+    todo = [c for c in cells(table) if not is_done(out, table, c) and (only_rows is None or c[1] in only_rows)]
     if max_cells is not None:
         todo = todo[:max_cells]
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -149,7 +165,8 @@ def run_all(table: dict[str, Any], out: Path, workers: int, max_cells: int | Non
         folder = cell_dir(out, *cell)
         folder.mkdir(parents=True, exist_ok=True)
         spec = {
-            "config": str(ROOT / table["config"]),
+            "config": str(ROOT / dataset_config(table, cell[0])),
+            "config_name": dataset_config(table, cell[0]),
             "overrides": cell_overrides(table, *cell, folder / "run"),
             "random": table["rows"][cell[1]] == "random",
             "kind": table["rows"][cell[1]] if table["rows"][cell[1]] in UNTRAINED_ROWS else "trained",
@@ -273,6 +290,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/ts_table", help="folder of the cells (cached)")
     parser.add_argument("--workers", type=int, default=1, help="cells at a time")
     parser.add_argument("--max-cells", type=int, help="run at most this many cells now")
+    parser.add_argument("--rows", help="run only these rows now (comma-separated names); the report shows all")
     parser.add_argument("--deadline", type=float, help="start no cell after this many seconds (rerun to continue)")
     parser.add_argument("--report", help="write the markdown tables here (and a CSV beside it)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from finished cells")
@@ -280,8 +298,14 @@ def main() -> None:
     table_path = Path(args.table)
     table = load_table(table_path)
     out = Path(args.out)
+    only_rows = None if args.rows is None else [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = sorted(set(only_rows or []) - set(table["rows"]))
+    if unknown:
+        raise SystemExit(
+            f"error: --rows names {', '.join(unknown)}, not rows of '{table_path}' ({', '.join(table['rows'])})"
+        )
     if not args.report_only:
-        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline)
+        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline, only_rows)
     from gsg_multimodal.provenance import git_commit, machine_summary
 
     text = "\n\n".join(

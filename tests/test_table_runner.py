@@ -63,3 +63,30 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
     assert "| drums |" in report and "TS2Vec (published)" not in report  # no published numbers in this table
     rows = list(csv.DictReader((tmp_path / "report.csv").open()))
     assert {r["row"] for r in rows} == {"untrained", "MFCC", "SimSiam"} and all("commit" in r for r in rows)
+
+
+def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_config_reruns(tmp_path: Path) -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import ts_table
+    finally:
+        sys.path.pop(0)
+    table = {
+        "config": "configs/drums_gsg.yaml",
+        "seeds": [0],
+        "rows": {"untrained": "random", "GSG": ["objective.method=gsg"]},
+        "datasets": {"drums": {}, "spoken_words": {"config": "configs/spoken_gsg.yaml"}},
+    }
+    assert ts_table.dataset_config(table, "drums") == "configs/drums_gsg.yaml"
+    assert ts_table.dataset_config(table, "spoken_words") == "configs/spoken_gsg.yaml"
+    assert "data.name=drums" in ts_table.cell_overrides(table, "drums", "GSG", 0, tmp_path)
+    spoken = ts_table.cell_overrides(table, "spoken_words", "GSG", 0, tmp_path)
+    assert not any(o.startswith("data.name=") for o in spoken) and "objective.method=gsg" in spoken
+
+    folder = ts_table.cell_dir(tmp_path, "spoken_words", "GSG", 0)
+    folder.mkdir(parents=True)
+    overrides = ts_table.cell_overrides(table, "spoken_words", "GSG", 0, folder / "run")
+    (folder / "result.json").write_text(json.dumps({"overrides": overrides, "config": "configs/spoken_gsg.yaml"}))
+    assert ts_table.is_done(tmp_path, table, ("spoken_words", "GSG", 0))
+    table["datasets"]["spoken_words"]["config"] = "configs/spoken_simsiam.yaml"
+    assert not ts_table.is_done(tmp_path, table, ("spoken_words", "GSG", 0))
