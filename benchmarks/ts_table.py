@@ -82,6 +82,7 @@ def run_cell(spec: dict[str, Any]) -> None:
     from gsg_multimodal.runtime import reset_accelerate
     from gsg_multimodal.trainer import Trainer
 
+    code = code_fingerprint()  # at the start: the code this cell runs, whatever is committed while it trains
     cfg = load_config(spec["config"], spec["overrides"])
     run = Path(cfg.output_dir)
     started = time.time()
@@ -116,7 +117,7 @@ def run_cell(spec: dict[str, Any]) -> None:
         "train_s": round(train_s, 2),
         "total_s": round(time.time() - started, 2),
         "overrides": spec["overrides"],
-        "code": code_fingerprint(),  # a table can be filled over several commits: each cell says which
+        "code": code,  # a table can be filled over several commits: each cell says which
     }
     tmp = run.parent / "result.json.tmp"
     tmp.write_text(json.dumps(out, indent=2))
@@ -147,15 +148,15 @@ def run_all(
     deadline: float | None,
     only_rows: list[str] | None = None,
 ) -> None:
-    todo = [c for c in cells(table) if not is_done(out, table, c) and (only_rows is None or c[1] in only_rows)]
+    waiting = [c for c in cells(table) if not is_done(out, table, c)]
+    todo = [c for c in waiting if only_rows is None or c[1] in only_rows]
     if max_cells is not None:
         todo = todo[:max_cells]
     threads = max(1, (os.cpu_count() or 1) // workers)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": path}
-    print(
-        f"{len(cells(table)) - len(todo)} cells done, {len(todo)} to run, {workers} at a time, {threads} thread(s) each"
-    )
+    done = len(cells(table)) - len(waiting)
+    print(f"{done} cells done, {len(todo)} to run, {workers} at a time, {threads} thread(s) each")
 
     stop_at = None if deadline is None else time.time() + deadline
 
@@ -317,6 +318,8 @@ def main() -> None:
             report(out, table, "svm"),
             "**Linear probe accuracy (%)**:",
             report(out, table, "linear"),
+            "**kNN accuracy (%)**:",
+            report(out, table, "knn"),
             "**Wall time per run (median over seeds)**:",
             timing(out, table),
         ]
