@@ -78,7 +78,7 @@ def draw(curves: dict[str, list[dict[str, Any]]], probe: str, path: Path, title:
             capsize=3,
             label=method,
         )
-    ax.set_xlabel("pretraining wall time, minutes (2-core CPU)")
+    ax.set_xlabel("pretraining wall time, minutes")
     ax.set_ylabel(f"{probe} probe test accuracy, %")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("tables", nargs="+", help="TABLE.yaml=CELLS_FOLDER pairs")
     parser.add_argument("--probe", default="linear", choices=ts_table.PROBES)
     parser.add_argument("--lr", default="0.06", help="the base learning rate; cells at other rates are left out")
-    parser.add_argument("--title", default="Fashion-MNIST, small_cnn")
+    parser.add_argument("--title", default="Fashion-MNIST, small_cnn, one CPU core per run")
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args()
     pairs = []
