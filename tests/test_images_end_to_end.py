@@ -27,6 +27,7 @@ TINY = [
     "model.projector_dim=32",
     "model.predictor_hidden=8",
     "train.epochs=1",
+    "train.steps=null",  # the recipe counts steps; these tiny runs count one epoch
     "train.batch_size=32",
     "train.log_every=1",
     "train.progress_bar=false",
