@@ -87,7 +87,7 @@ def run_cell(spec: dict[str, Any]) -> None:
     run = Path(cfg.output_dir)
     started = time.time()
     steps = 0
-    kind = spec.get("kind", "random" if spec["random"] else "trained")
+    kind = spec["kind"]
     if kind in UNTRAINED_ROWS:
         import yaml
 
@@ -169,7 +169,6 @@ def run_all(
             "config": str(ROOT / dataset_config(table, cell[0])),
             "config_name": dataset_config(table, cell[0]),
             "overrides": cell_overrides(table, *cell, folder / "run"),
-            "random": table["rows"][cell[1]] == "random",
             "kind": table["rows"][cell[1]] if table["rows"][cell[1]] in UNTRAINED_ROWS else "trained",
         }
         t0 = time.time()
