@@ -14,6 +14,7 @@ VARIANT_NAMES = (
     "simsiam, gsg, gsg2, gsg-random, gsg-hard, byol, simsiam-nosg, byol-gsg, ts2vec, gsg-temporal, simclr, supervised"
 )
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gsg",

@@ -80,6 +80,9 @@ class OptimConfig:
     warmup_fraction: float = 0.0  # linear warmup over this fraction of the run's optimiser steps
     schedule: Literal["cosine", "constant"] = "cosine"
     grad_clip: float | None = None
+    # The heads' (projector, predictor) lr as a multiple of the encoder's. Fine-tuning a pretrained
+    # encoder wants a small lr, while freshly initialised heads need a pretraining-sized one.
+    head_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _require(_positive(self.lr), "optim.lr", self.lr, "must be a positive finite number", "for example 0.05")
@@ -90,6 +93,8 @@ class OptimConfig:
                  "must lie in [0, 1] (a fraction of the run's optimiser steps)")  # fmt: skip
         if self.grad_clip is not None:
             _require(_positive(self.grad_clip), "optim.grad_clip", self.grad_clip, "must be positive, or null for none")
+        _require(_positive(self.head_lr_scale), "optim.head_lr_scale", self.head_lr_scale,
+                 "must be a positive finite number", "1 gives the heads the encoder's lr")  # fmt: skip
 
 
 @dataclass

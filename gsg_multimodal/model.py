@@ -118,6 +118,27 @@ def ema_momentum(base: float, step: int, total_steps: int, schedule: str) -> flo
     return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
+def scale_head_lr(groups: list[dict], encoder: nn.Module, base_lr: float, scale: float) -> list[dict]:
+    """Split each group into its encoder and non-encoder (head) parameters; heads get ``scale * base_lr``.
+
+    Group flags such as ``fixed_lr`` are kept on both halves; empty halves are dropped.
+    """
+    if scale == 1.0:
+        return groups
+    in_encoder = {id(p) for p in encoder.parameters()}
+    out: list[dict] = []
+    for group in groups:
+        flags = {k: v for k, v in group.items() if k != "params"}
+        params = list(group["params"])
+        body = [p for p in params if id(p) in in_encoder]
+        heads = [p for p in params if id(p) not in in_encoder]
+        if body:
+            out.append({**flags, "params": body})
+        if heads:
+            out.append({**flags, "params": heads, "lr": base_lr * scale})
+    return out
+
+
 def build_optimizer(groups: list[dict], cfg: OptimConfig, device: torch.device) -> torch.optim.Optimizer:
     """SGD or AdamW over ``groups``, with torch's fused kernels on the CPU and CUDA.
 

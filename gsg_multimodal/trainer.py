@@ -22,7 +22,7 @@ from . import checkpoints
 from .config import RunConfig, config_differences, flatten, to_dict
 from .errors import UserError
 from .metrics import MetricsLog
-from .model import build_optimizer, lr_multiplier
+from .model import build_optimizer, lr_multiplier, scale_head_lr
 from .monitors import StepMonitor
 from .objectives import build_objective
 from .report import write_run_report
@@ -209,6 +209,7 @@ class Trainer:
         extra_state = self.objective.attach(model, acc.device)  # e.g. BYOL's EMA target
         self.extra_state = list(extra_state)
         groups = self.objective.parameter_groups(model)
+        groups = scale_head_lr(groups, model.encoder, cfg.optim.lr, cfg.optim.head_lr_scale)
         if cfg.train.compile:
             # Compiles in place: parameters and state-dict keys stay those of the plain model,
             # so checkpoints and exports are the same with or without compilation.

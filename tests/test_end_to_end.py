@@ -128,6 +128,32 @@ def test_variable_length_multichannel_data_with_other_training_options(tmp_path:
     assert load_encoder(str(tmp_path / "run")).in_channels == 12
 
 
+def test_heads_learn_at_a_multiple_of_the_encoder_lr_along_the_whole_schedule(tmp_path: Path) -> None:
+    from gsg_multimodal.config import load_config
+    from gsg_multimodal.trainer import Trainer
+
+    extra = ["optim.lr=0.01", "optim.head_lr_scale=10", "model.fixed_predictor_lr=false", "monitor.knn_every=0"]
+    trainer = Trainer(load_config(CONFIG, [*TINY, *extra, f"output_dir={tmp_path / 'run'}"]))
+    seen: list[tuple[float, list[float]]] = []
+
+    def record(tr: Trainer) -> None:
+        encoder = {id(p) for p in tr.accelerator.unwrap_model(tr.model).encoder.parameters()}
+        groups = tr.optimizer.optimizer.param_groups
+        body = [g["lr"] for g in groups if all(id(p) in encoder for p in g["params"])]
+        heads = [g["lr"] for g in groups if not any(id(p) in encoder for p in g["params"])]
+        assert len(body) + len(heads) == len(groups)  # no group mixes encoder and head parameters
+        seen.append((body[0], heads))
+
+    trainer.step_callbacks.append(record)
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    assert len(seen) > 2 and all(len(heads) == 2 for _, heads in seen)  # projector and predictor groups
+    assert all(h == pytest.approx(10 * body) for body, heads in seen for h in heads)
+    assert 0 < seen[0][0] <= 0.01 and seen[1][0] < seen[0][0]  # the encoder follows the cosine from 0.01
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_are_really_distributed(tmp_path: Path) -> None:
     script = ROOT / "tests" / "scripts" / "distributed_check.py"

@@ -327,6 +327,7 @@ BAD_VALUES = [
     ("optim.betas=[0.9,1.0]", "optim.betas"),
     ("optim.warmup_fraction=2", "optim.warmup_fraction"),
     ("optim.grad_clip=0", "optim.grad_clip"),
+    ("optim.head_lr_scale=0", "optim.head_lr_scale"),
     ("train.log_every=0", "train.log_every"),
     ("train.grad_accum=0", "train.grad_accum"),
     ("train.epochs=0", "train.epochs"),
