@@ -147,9 +147,14 @@ def run_all(
     max_cells: int | None,
     deadline: float | None,
     only_rows: list[str] | None = None,
+    only_datasets: list[str] | None = None,
 ) -> None:
     waiting = [c for c in cells(table) if not is_done(out, table, c)]
-    todo = [c for c in waiting if only_rows is None or c[1] in only_rows]
+    todo = [
+        c
+        for c in waiting
+        if (only_rows is None or c[1] in only_rows) and (only_datasets is None or c[0] in only_datasets)
+    ]
     if max_cells is not None:
         todo = todo[:max_cells]
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -281,6 +286,19 @@ def write_csv(out: Path, table: dict[str, Any], path: Path) -> None:
                 )
 
 
+def pick(arg: str | None, flag: str, key: str, table: dict[str, Any], table_path: Path) -> list[str] | None:
+    """The names a comma-separated ``--rows`` / ``--datasets`` value selects, or None for all; unknown names exit."""
+    if arg is None:
+        return None
+    names = [n.strip() for n in arg.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(table[key]))
+    if unknown:
+        raise SystemExit(
+            f"error: {flag} names {', '.join(unknown)}, not {key} of '{table_path}' ({', '.join(table[key])})"
+        )
+    return names
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         run_cell(json.loads(sys.argv[2]))
@@ -291,6 +309,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="cells at a time")
     parser.add_argument("--max-cells", type=int, help="run at most this many cells now")
     parser.add_argument("--rows", help="run only these rows now (comma-separated names); the report shows all")
+    parser.add_argument("--datasets", help="run only these data sets now (comma-separated); the report shows all")
     parser.add_argument("--deadline", type=float, help="start no cell after this many seconds (rerun to continue)")
     parser.add_argument("--report", help="write the markdown tables here (and a CSV beside it)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from finished cells")
@@ -298,14 +317,10 @@ def main() -> None:
     table_path = Path(args.table)
     table = load_table(table_path)
     out = Path(args.out)
-    only_rows = None if args.rows is None else [r.strip() for r in args.rows.split(",") if r.strip()]
-    unknown = sorted(set(only_rows or []) - set(table["rows"]))
-    if unknown:
-        raise SystemExit(
-            f"error: --rows names {', '.join(unknown)}, not rows of '{table_path}' ({', '.join(table['rows'])})"
-        )
+    only_rows = pick(args.rows, "--rows", "rows", table, table_path)
+    only_datasets = pick(args.datasets, "--datasets", "datasets", table, table_path)
     if not args.report_only:
-        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline, only_rows)
+        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline, only_rows, only_datasets)
     from gsg_multimodal.provenance import git_commit, machine_summary
 
     text = "\n\n".join(

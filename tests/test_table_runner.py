@@ -92,21 +92,23 @@ def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_confi
     assert not ts_table.is_done(tmp_path, table, ("spoken_words", "GSG", 0))
 
 
-def test_an_unknown_row_name_is_refused_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--rows", "SimSiam lr 9", "--rows names SimSiam lr 9, not rows of"),
+        ("--datasets", "drums,FashionMNIST", "--datasets names FashionMNIST, not datasets of"),
+    ],
+)
+def test_an_unknown_row_or_data_set_name_is_refused_in_one_line(
+    tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    table = ROOT / "benchmarks" / ("fmnist_sweep.yaml" if flag == "--rows" else "audio_recipe.yaml")
     done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            str(ROOT / "benchmarks" / "fmnist_sweep.yaml"),
-            "--out",
-            str(tmp_path),
-            "--rows",
-            "SimSiam lr 9",
-        ],
+        [sys.executable, str(SCRIPT), str(table), "--out", str(tmp_path), flag, value],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode != 0 and not any(tmp_path.iterdir())
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--rows names SimSiam lr 9, not rows of" in lines[0]
+    assert len(lines) == 1 and message in lines[0]
