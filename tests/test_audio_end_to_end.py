@@ -25,6 +25,7 @@ TINY = [
     "model.projector_hidden=32",
     "model.projector_dim=32",
     "model.predictor_hidden=8",
+    "train.steps=null",  # the drums recipe counts optimiser steps; these tiny runs count epochs
     "train.epochs=1",
     "train.batch_size=8",
     "train.log_every=1",
