@@ -5,8 +5,9 @@
 Step 0 is the encoder before pretraining (for a pretrained model: as shipped). Each checkpoint's encoder
 is exported to ``<run>/curve/step-N/encoder`` beside a copy of the run's ``config.yaml`` and scored by
 ``gsg evaluate``'s code with the same probes (any ``eval.*`` overrides apply to every point). Finished
-points are kept in their folders and reused, so the script can be stopped and rerun. Keep the checkpoints
-with ``train.keep_checkpoints`` (default 2) set high enough while pretraining.
+points are kept in their folders and reused (scored again if the ``eval.*`` overrides differ), so the
+script can be stopped and rerun. Keep the checkpoints with ``train.keep_checkpoints`` (default 2) set high
+enough while pretraining.
 """
 
 from __future__ import annotations
@@ -41,12 +42,15 @@ def point(run: Path, step: int, checkpoint: Path | None, overrides: list[str]) -
     """Scores of one point, computed once and then read from ``<run>/curve/step-N/eval*.json``."""
     where = run / "curve" / f"step-{step}"
     result = where / ("eval_random.json" if checkpoint is None else "eval.json")
-    if not result.is_file():
+    settings = where / "curve_overrides.json"  # a point scored with other eval.* settings is scored again
+    if not (result.is_file() and settings.is_file() and json.loads(settings.read_text()) == overrides):
         where.mkdir(parents=True, exist_ok=True)
+        settings.unlink(missing_ok=True)
         shutil.copy(run / "config.yaml", where / "config.yaml")
         if checkpoint is not None and not (where / "encoder" / "config.json").is_file():
             export_checkpoint(run, checkpoint, where / "encoder")
         evaluate_run(where, random_init=checkpoint is None, overrides=["train.trackers=[none]", *overrides])
+        settings.write_text(json.dumps(overrides))
     scores = json.loads(result.read_text())
     row = {"step": step, **{p: round(100 * scores[p]["accuracy"], 2) for p in ("knn", "linear", "svm")}}
     row["effective_rank"] = round(scores["collapse"]["effective_rank"], 2)

@@ -35,8 +35,15 @@ def test_curve_scores_the_untrained_encoder_and_each_checkpoint_like_gsg_evaluat
         for probe in ("knn", "linear", "svm"):
             assert float(row[probe]) == round(100 * expected[probe]["accuracy"], 2)
 
+    scored = [p.stat().st_mtime_ns for p in sorted((run / "curve").glob("step-*/eval*.json"))]
     again = _curve(str(run), "eval.cv_folds=2")  # finished points are read back, not recomputed
     assert again.returncode == 0 and list(csv.DictReader((run / "curve.csv").open())) == rows
+    assert [p.stat().st_mtime_ns for p in sorted((run / "curve").glob("step-*/eval*.json"))] == scored
+
+    other = _curve(str(run), "eval.cv_folds=3", "--out", str(tmp_path / "other.csv"))  # other settings: rescored
+    assert other.returncode == 0
+    rescored = [p.stat().st_mtime_ns for p in sorted((run / "curve").glob("step-*/eval*.json"))]
+    assert all(before < after for before, after in zip(scored, rescored, strict=True))
 
 
 def test_curve_refuses_a_folder_without_checkpoints(tmp_path: Path) -> None:
