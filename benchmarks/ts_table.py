@@ -17,6 +17,7 @@ machine, several share the device).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -74,6 +75,15 @@ def cell_overrides(table: dict[str, Any], ds: str, row: str, seed: int, run: Pat
     ]
 
 
+def config_digest(config: str | Path, overrides: list[str]) -> str:
+    """A hash of the cell's resolved config without its output_dir: an edited config file changes it."""
+    from gsg_multimodal.config import load_config, to_dict
+
+    resolved = to_dict(load_config(config, overrides))
+    resolved.pop("output_dir", None)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def run_cell(spec: dict[str, Any]) -> None:
     """In a child process: pretrain (or not) and evaluate one cell; write result.json last."""
     from gsg_multimodal.config import load_config, to_dict
@@ -111,6 +121,7 @@ def run_cell(spec: dict[str, Any]) -> None:
     out = {
         "kind": kind,
         "config": spec.get("config_name"),
+        "config_digest": config_digest(spec["config"], spec["overrides"]),
         "scores": {p: results[p]["accuracy"] for p in PROBES if p in results},
         "effective_rank": results.get("collapse", {}).get("effective_rank"),
         "steps": steps,
@@ -137,7 +148,11 @@ def is_done(out: Path, table: dict[str, Any], cell: tuple[str, str, int]) -> boo
     done = json.loads(result.read_text())
     if (done.get("config") or dataset_config(table, cell[0])) != dataset_config(table, cell[0]):
         return False  # (cells written before configs were recorded compare by their overrides alone)
-    return placed(done["overrides"]) == placed(cell_overrides(table, *cell, folder / "run"))
+    wanted = cell_overrides(table, *cell, folder / "run")
+    digest = done.get("config_digest")
+    if digest is not None and digest != config_digest(ROOT / dataset_config(table, cell[0]), wanted):
+        return False  # the config file was edited since this cell ran (older cells carry no digest)
+    return placed(done["overrides"]) == placed(wanted)
 
 
 def run_all(

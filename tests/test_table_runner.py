@@ -91,6 +91,21 @@ def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_confi
     table["datasets"]["spoken_words"]["config"] = "configs/spoken_simsiam.yaml"
     assert not ts_table.is_done(tmp_path, table, ("spoken_words", "GSG", 0))
 
+    # Editing the config file itself (same path, same overrides) makes its finished cells stale.
+    edited = tmp_path / "drums_copy.yaml"
+    edited.write_text((ROOT / "configs" / "drums_gsg.yaml").read_text())
+    table["datasets"]["drums"] = {"config": str(edited)}
+    folder = ts_table.cell_dir(tmp_path, "drums", "GSG", 0)
+    folder.mkdir(parents=True)
+    overrides = ts_table.cell_overrides(table, "drums", "GSG", 0, folder / "run")
+    digest = ts_table.config_digest(edited, overrides)
+    (folder / "result.json").write_text(
+        json.dumps({"overrides": overrides, "config": str(edited), "config_digest": digest})
+    )
+    assert ts_table.is_done(tmp_path, table, ("drums", "GSG", 0))
+    edited.write_text(edited.read_text().replace("dropout: 0.3", "dropout: 0.2"))
+    assert not ts_table.is_done(tmp_path, table, ("drums", "GSG", 0))
+
 
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
