@@ -17,6 +17,7 @@ machine, several share the device).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -75,13 +76,26 @@ def cell_overrides(table: dict[str, Any], ds: str, row: str, seed: int, run: Pat
     ]
 
 
-def config_digest(config: str | Path, overrides: list[str]) -> str:
-    """A hash of the cell's resolved config without its output_dir: an edited config file changes it."""
-    from gsg_multimodal.config import load_config, to_dict
+def resolved_digest(cfg: Any) -> str:
+    """A hash of a resolved config without its output_dir: an edited config file changes it."""
+    from gsg_multimodal.config import to_dict
 
-    resolved = to_dict(load_config(config, overrides))
+    resolved = to_dict(cfg)
     resolved.pop("output_dir", None)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def config_digest(config: str | Path, overrides: list[str]) -> str:
+    """``resolved_digest`` of a config file with overrides; the reports ask for every cell several times."""
+    kept = tuple(o for o in overrides if not o.startswith("output_dir="))
+    return _cached_digest(str(config), Path(config).read_text(), kept)
+
+
+@functools.cache
+def _cached_digest(config: str, text: str, overrides: tuple[str, ...]) -> str:
+    from gsg_multimodal.config import load_config
+
+    return resolved_digest(load_config(config, list(overrides)))  # keyed by the file's text: edits miss the cache
 
 
 def run_cell(spec: dict[str, Any]) -> None:
@@ -121,7 +135,7 @@ def run_cell(spec: dict[str, Any]) -> None:
     out = {
         "kind": kind,
         "config": spec.get("config_name"),
-        "config_digest": config_digest(spec["config"], spec["overrides"]),
+        "config_digest": resolved_digest(cfg),
         "scores": {p: results[p]["accuracy"] for p in PROBES if p in results},
         "effective_rank": results.get("collapse", {}).get("effective_rank"),
         "steps": steps,
