@@ -177,6 +177,7 @@ def run_all(
     deadline: float | None,
     only_rows: list[str] | None = None,
     only_datasets: list[str] | None = None,
+    threads: int | None = None,
 ) -> None:
     waiting = [c for c in cells(table) if not is_done(out, table, c)]
     todo = [
@@ -186,7 +187,7 @@ def run_all(
     ]
     if max_cells is not None:
         todo = todo[:max_cells]
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": path}
     done = len(cells(table)) - len(waiting)
@@ -336,6 +337,9 @@ def main() -> None:
     parser.add_argument("table", help="a table file, e.g. benchmarks/ts_table.yaml")
     parser.add_argument("--out", default="runs/ts_table", help="folder of the cells (cached)")
     parser.add_argument("--workers", type=int, default=1, help="cells at a time")
+    parser.add_argument(
+        "--threads", type=int, help="threads per cell (default: the cores / --workers); 1 beside other jobs"
+    )
     parser.add_argument("--max-cells", type=int, help="run at most this many cells now")
     parser.add_argument("--rows", help="run only these rows now (comma-separated names); the report shows all")
     parser.add_argument("--datasets", help="run only these data sets now (comma-separated); the report shows all")
@@ -349,7 +353,10 @@ def main() -> None:
     only_rows = pick(args.rows, "--rows", "rows", table, table_path)
     only_datasets = pick(args.datasets, "--datasets", "datasets", table, table_path)
     if not args.report_only:
-        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline, only_rows, only_datasets)
+        if args.threads is not None and args.threads < 1:
+            raise SystemExit(f"error: --threads {args.threads}: must be at least 1")
+        workers = max(1, args.workers)
+        run_all(table, out, workers, args.max_cells, args.deadline, only_rows, only_datasets, args.threads)
     from gsg_multimodal.provenance import git_commit, machine_summary
 
     text = "\n\n".join(

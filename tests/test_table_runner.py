@@ -41,8 +41,8 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
         )
     )
     out = tmp_path / "cells"
-    first = _run(str(table), "--out", str(out), "--report", str(tmp_path / "report.md"))
-    assert "0 cells done, 3 to run" in first and "FAILED" not in first
+    first = _run(str(table), "--out", str(out), "--report", str(tmp_path / "report.md"), "--threads", "1")
+    assert "0 cells done, 3 to run, 1 at a time, 1 thread(s) each" in first and "FAILED" not in first
 
     results = {
         row: json.loads((out / "drums" / row / "s0" / "result.json").read_text())
@@ -112,9 +112,10 @@ def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_confi
     [
         ("--rows", "SimSiam lr 9", "--rows names SimSiam lr 9, not rows of"),
         ("--datasets", "drums,FashionMNIST", "--datasets names FashionMNIST, not datasets of"),
+        ("--threads", "0", "--threads 0: must be at least 1"),
     ],
 )
-def test_an_unknown_row_or_data_set_name_is_refused_in_one_line(
+def test_an_unknown_name_or_a_bad_thread_count_is_refused_in_one_line(
     tmp_path: Path, flag: str, value: str, message: str
 ) -> None:
     table = ROOT / "benchmarks" / ("fmnist_sweep.yaml" if flag == "--rows" else "audio_recipe.yaml")
