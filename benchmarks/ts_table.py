@@ -10,8 +10,9 @@ UCR/UEA tables give). Any domain's config works. Each cell (data set, row, seed)
 pretrain (unless ``random`` or ``floor``), then ``gsg evaluate`` (RBF SVM with C by cross-validation on the
 train split, on max-pooled full-length features; kNN and a linear probe beside it). A cell's ``result.json``
 is written last, so an interrupted table resumes where it stopped; a cell whose resolved config changed is
-run again. Cells run ``--workers`` at a time, each with ``OMP_NUM_THREADS`` = cores / workers (on a GPU
-machine, several share the device).
+run again. Cells run ``--workers`` at a time, each with ``OMP_NUM_THREADS`` = cores / workers, or
+``--threads`` (on a GPU machine, several share the device). ``--rows`` / ``--datasets`` pick the cells to run
+now; two runners on one ``--out`` must pick disjoint cells (a cell has no lock).
 """
 
 from __future__ import annotations
