@@ -356,8 +356,7 @@ def main() -> None:
     if not args.report_only:
         if args.threads is not None and args.threads < 1:
             raise SystemExit(f"error: --threads {args.threads}: must be at least 1")
-        workers = max(1, args.workers)
-        run_all(table, out, workers, args.max_cells, args.deadline, only_rows, only_datasets, args.threads)
+        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline, only_rows, only_datasets, args.threads)
     from gsg_multimodal.provenance import git_commit, machine_summary
 
     text = "\n\n".join(
