@@ -108,6 +108,7 @@ def test_spoken_words_script_then_waveform_encoder_run(tmp_path: Path) -> None:
         "encoder.dropout=0.0",
         "objective.method=simsiam",
         "train.batch_size=4",
+        "train.steps=null",  # the config counts steps; this run counts one epoch
         "train.epochs=1",
         "train.progress_bar=false",
         "train.trackers=[none]",
