@@ -2,7 +2,7 @@
 
     python benchmarks/text_lsa_reference.py runs/text_pilot/scratch_full --dims 128 384
 
-TF-IDF of word 1-2-grams (as the TF-IDF floor) fit on the run's train split, then a truncated SVD to ``d``
+The TF-IDF floor's vectoriser (word 1-2-grams) fit on the run's train split, then a truncated SVD to ``d``
 dimensions (latent semantic analysis), standardised, then a logistic regression with C chosen by stratified
 CV on the train split, scored on the test split. Neither the TF-IDF nor the SVD sees a label, so this is an
 unsupervised encoder of width ``d`` that keeps as much of each snippet's word content as a linear map can.
@@ -36,13 +36,14 @@ def lsa_scores(
 ) -> dict[int, dict[str, Any]]:
     """``{d: {"linear": test accuracy in %, "C": the C chosen by CV}}`` for each width ``d``."""
     from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2 if len(train_text) >= 50 else 1, sublinear_tf=True)
+    from gsg_domains.text.floor import tfidf_vectorizer
+
+    tfidf = tfidf_vectorizer(len(train_text))
     x_train = tfidf.fit_transform(train_text)
     x_test = tfidf.transform(test_text)
     out = {}

@@ -55,3 +55,17 @@ def test_a_missing_run_is_one_line_on_stderr(tmp_path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "not a run directory" in done.stderr
+
+
+def test_a_run_of_another_domain_is_refused_in_one_line(tmp_path) -> None:
+    run = tmp_path / "ts_run"
+    run.mkdir()
+    (run / "config.yaml").write_text((ROOT / "configs" / "acsf1_gsg.yaml").read_text())
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "text_lsa_reference.py"), str(run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "is a timeseries run; this reference is for text runs" in done.stderr

@@ -12,13 +12,22 @@ from gsg_multimodal.probes import CV_SKIPPED, DEFAULT_C
 NAME = "TF-IDF + logistic regression"
 
 
+def tfidf_vectorizer(n_train: int) -> Any:
+    """Word 1-2-gram TF-IDF with sublinear tf; min_df 2 from 50 training rows up.
+
+    min_df=2 drops hapaxes (typos, names) on real corpora; a handful of sentences would keep no term.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), min_df=2 if n_train >= 50 else 1, sublinear_tf=True)
+
+
 def tfidf_floor(data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any]:
     """Word 1-2-gram TF-IDF (sublinear tf, min_df 2 from 50 rows up) and a logistic regression, in one pipeline.
 
     The vectoriser sits inside the pipeline so each CV fold fits its vocabulary and IDF on its
     own training part only; the test split is scored once, by the model refitted on all of train.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -29,8 +38,7 @@ def tfidf_floor(data: DataSplits, eval_cfg: Any, seed: int) -> dict[str, Any]:
     test_x, test_y = list(data.test["text"]), np.asarray(data.test["label"])
     pipe = Pipeline(
         [
-            # min_df=2 drops hapaxes (typos, names) on real corpora; a handful of sentences would keep no term.
-            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), min_df=2 if len(train_x) >= 50 else 1, sublinear_tf=True)),
+            ("tfidf", tfidf_vectorizer(len(train_x))),
             ("clf", LogisticRegression(max_iter=2000)),
         ]
     )
