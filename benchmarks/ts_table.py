@@ -103,7 +103,7 @@ def run_cell(spec: dict[str, Any]) -> None:
     """In a child process: pretrain (or not) and evaluate one cell; write result.json last."""
     from gsg_multimodal.config import load_config, to_dict
     from gsg_multimodal.evaluate import evaluate_floor, evaluate_run
-    from gsg_multimodal.provenance import code_fingerprint
+    from gsg_multimodal.provenance import code_fingerprint, machine_summary
     from gsg_multimodal.runtime import reset_accelerate
     from gsg_multimodal.trainer import Trainer
 
@@ -144,6 +144,7 @@ def run_cell(spec: dict[str, Any]) -> None:
         "total_s": round(time.time() - started, 2),
         "overrides": spec["overrides"],
         "code": code,  # a table can be filled over several commits: each cell says which
+        "machine": machine_summary(),  # ... and over several machines
     }
     tmp = run.parent / "result.json.tmp"
     tmp.write_text(json.dumps(out, indent=2))
@@ -229,6 +230,33 @@ def collect(out: Path, table: dict[str, Any]) -> dict[tuple[str, str], list[dict
     return found
 
 
+def commit_label(result: dict[str, Any]) -> str:
+    """``abc1234``, ``abc1234+dirty``, or ``not recorded`` (cells from before cells kept their code)."""
+    code = result.get("code") or {}
+    if not code.get("commit"):
+        return "not recorded"
+    return code["commit"] + ("+dirty" if code.get("dirty") else "")
+
+
+def provenance(out: Path, table: dict[str, Any]) -> str:
+    """Which commits and machines trained the finished cells, with counts: a table filled over several
+    sittings must not read as if one code state on one machine made it."""
+    results = [r for rs in collect(out, table).values() for r in rs]
+
+    def tally(key: Any) -> str:
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[key(r)] = counts.get(key(r), 0) + 1
+        return ", ".join(f"{name} ({n})" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    if not results:
+        return "No cell has finished yet."
+    return (
+        f"{len(results)} of {len(cells(table))} cells finished. Cells per training commit: "
+        f"{tally(commit_label)}. Cells per machine: {tally(lambda r: r.get('machine') or 'not recorded')}."
+    )
+
+
 def fmt(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -296,12 +324,12 @@ def write_csv(out: Path, table: dict[str, Any], path: Path) -> None:
 
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["dataset", "row", "seed", *PROBES, "effective_rank", "steps", "train_s", "total_s", "commit"])
+        w.writerow(
+            ["dataset", "row", "seed", *PROBES, "effective_rank", "steps", "train_s", "total_s", "commit", "machine"]
+        )
         for (ds, row), results in sorted(collect(out, table).items()):
             for r in sorted(results, key=lambda r: r["seed"]):
                 scores = [r["scores"].get(p) for p in PROBES]
-                code = r.get("code") or {}
-                commit = (code.get("commit") or "") + ("+dirty" if code.get("dirty") else "")
                 w.writerow(
                     [
                         ds,
@@ -312,7 +340,8 @@ def write_csv(out: Path, table: dict[str, Any], path: Path) -> None:
                         r["steps"],
                         r["train_s"],
                         r["total_s"],
-                        commit,
+                        commit_label(r),
+                        r.get("machine") or "not recorded",
                     ]
                 )
 
@@ -362,8 +391,9 @@ def main() -> None:
     text = "\n\n".join(
         [
             f"Command: `python benchmarks/ts_table.py {args.table} --out {args.out}`; table file `{args.table}`; "
-            f"seeds {table['seeds']}; commit {git_commit()}; machine: {machine_summary()}; "
-            f"written {time.strftime('%Y-%m-%d %H:%M %Z')}.",
+            f"seeds {table['seeds']}; rendered at commit {git_commit()} on {machine_summary()}, "
+            f"{time.strftime('%Y-%m-%d %H:%M %Z')}.",
+            provenance(out, table),
             "**SVM accuracy (%)**, mean ± sample std over seeds:",
             report(out, table, "svm"),
             "**Linear probe accuracy (%)**:",

@@ -53,7 +53,7 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
     assert results["MFCC"]["effective_rank"] is None  # hand-crafted features: no encoder to measure
     for r in results.values():
         assert set(r["scores"]) == {"svm", "linear", "knn"} and all(0.0 <= v <= 1.0 for v in r["scores"].values())
-        assert "commit" in r["code"]
+        assert "commit" in r["code"] and "CPU cores" in r["machine"]
     # The floor is the MFCC features' score, not the untrained encoder's.
     floor = json.loads((out / "drums" / "MFCC" / "s0" / "run" / "eval_floor.json").read_text())
     assert results["MFCC"]["scores"]["linear"] == floor["linear"]["accuracy"]
@@ -62,7 +62,12 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
     report = (tmp_path / "report.md").read_text()
     assert "| drums |" in report and "TS2Vec (published)" not in report  # no published numbers in this table
     rows = list(csv.DictReader((tmp_path / "report.csv").open()))
-    assert {r["row"] for r in rows} == {"untrained", "MFCC", "SimSiam"} and all("commit" in r for r in rows)
+    assert {r["row"] for r in rows} == {"untrained", "MFCC", "SimSiam"}
+    code = results["SimSiam"]["code"]
+    commit = code["commit"] + ("+dirty" if code["dirty"] else "") if code["commit"] else "not recorded"
+    assert all(r["commit"] == commit and "CPU cores" in r["machine"] for r in rows)
+    # The header counts the cells per training commit and machine, whatever commit renders the report.
+    assert f"3 of 3 cells finished. Cells per training commit: {commit} (3)." in report
 
 
 def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_config_reruns(tmp_path: Path) -> None:
