@@ -1,4 +1,5 @@
-"""scripts/make_spoken_words.py without espeak-ng: the noise it adds to each clip, and its argument checks."""
+"""scripts/make_spoken_words.py without espeak-ng (the noise it adds to each clip, its argument checks), and
+scripts/regroup_by_voice.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .conftest import ROOT
 sys.path.insert(0, str(ROOT / "scripts"))
 try:
     import make_spoken_words
+    import regroup_by_voice
 finally:
     sys.path.pop(0)
 
@@ -79,3 +81,22 @@ def test_a_bad_snr_is_refused_before_anything_is_synthesised(tmp_path: Path) -> 
     with pytest.raises(SystemExit, match="--snr-db value 'loud'"):
         make_spoken_words.main([str(out), "--snr-db", "clean,loud", "--espeak", "true"])
     assert not out.exists()
+
+
+def test_regrouping_by_voice_puts_each_voice_in_both_splits_with_disjoint_words(tmp_path: Path) -> None:
+    source = tmp_path / "words"
+    for word in ("bed", "cat", "dog", "up"):
+        for voice in ("en-us+m1", "en-gb+f2"):
+            clip = source / "train" / word / f"{voice}_s140_p35.wav"
+            clip.parent.mkdir(parents=True, exist_ok=True)
+            _write_wav(clip, _word_like(2205))
+    out = tmp_path / "voices"
+    assert regroup_by_voice.regroup(source, out) == (4, 4)
+    for split, words in (("train", {"bed", "cat"}), ("test", {"dog", "up"})):
+        assert sorted(p.name for p in (out / split).iterdir()) == ["en-gb+f2", "en-us+m1"]
+        links = list((out / split).glob("*/*.wav"))
+        assert {p.name.split("_")[0] for p in links} == words and all(p.is_symlink() for p in links)
+    with pytest.raises(SystemExit, match="exists"):
+        regroup_by_voice.regroup(source, out)  # never writes into an existing folder
+    with pytest.raises(SystemExit, match="fewer than two word folders"):
+        regroup_by_voice.regroup(tmp_path / "nothing", tmp_path / "v2")
