@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -243,7 +244,7 @@ def provenance(out: Path, table: dict[str, Any]) -> str:
     sittings must not read as if one code state on one machine made it."""
     results = [r for rs in collect(out, table).values() for r in rs]
 
-    def tally(key: Any) -> str:
+    def tally(key: Callable[[dict[str, Any]], str]) -> str:
         counts: dict[str, int] = {}
         for r in results:
             counts[key(r)] = counts.get(key(r), 0) + 1
