@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .errors import UserError
+from .launch import exit_without_finalising, in_process_group_launch
 
 # Named here without importing the table, so `gsg --help` stays instant; a test checks they agree.
 VARIANT_NAMES = (
@@ -103,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; ``argv=None`` reads the command line, as the ``gsg`` program and ``python -m`` do.
+
+    As a program in a multi-process launch, a process ends here without interpreter finalisation once its
+    command has returned (``launch.exit_without_finalising``): a gloo teardown abort at exit would
+    otherwise fail a finished run.
+    """
+    code = run(argv)
+    if argv is None and in_process_group_launch():
+        exit_without_finalising(code)
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command: its exit code, with a user's mistake as one line and code 2."""
     args = parse_args(argv)
     try:
         commands = {

@@ -174,3 +174,15 @@ def test_one_process_commands_are_refused_under_a_multi_process_launch(
     line = one_line_error_of(capsys)
     assert "runs in one process, but this launch started 2" in line and "without accelerate launch" in line
     assert main(["domains"]) == 0  # reads only
+
+
+def test_as_a_program_in_a_multi_process_launch_a_process_ends_with_its_code_and_its_output(tmp_path: Path) -> None:
+    """The program skips interpreter finalisation under a launch (gloo can abort there, after the work is
+    done), so what it printed and its exit code must survive ``os._exit``: both a success and a refusal."""
+    env = {**os.environ, "WORLD_SIZE": "2"}
+    ok = subprocess.run([sys.executable, "-m", "gsg_multimodal", "domains"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and "timeseries" in ok.stdout
+    refused = subprocess.run(
+        [sys.executable, "-m", "gsg_multimodal", "export", str(tmp_path / "x")], capture_output=True, text=True, env=env
+    )
+    assert refused.returncode == 2 and "runs in one process, but this launch started 2" in refused.stderr

@@ -6,13 +6,13 @@ Writes ``<output_dir>/distributed_check.json`` from rank 0 with what every rank 
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import torch
 
 from gsg_multimodal.config import load_config
 from gsg_multimodal.features import encode_split
+from gsg_multimodal.launch import exit_without_finalising
 from gsg_multimodal.trainer import Trainer
 
 
@@ -59,10 +59,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    # Everything this check writes is written and both ranks have left the process group. Skip the
-    # interpreter's finalisation: gloo's C++ threads can still be torn down there, and under load that
-    # was seen to abort a rank after its work was done ("terminate called without an active exception",
-    # SIGABRT; the crash pytorch/pytorch#179291 describes), failing a check that had passed.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # Everything this check writes is written and both ranks have left the process group: end without
+    # interpreter finalisation, where gloo's teardown can abort a rank whose work is done.
+    exit_without_finalising(0)

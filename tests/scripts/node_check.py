@@ -125,4 +125,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    from gsg_multimodal.launch import exit_without_finalising
+
+    exit_without_finalising(code)  # this rank's record is written; see gsg_multimodal/launch.py

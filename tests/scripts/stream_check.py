@@ -15,6 +15,7 @@ import torch
 
 from gsg_multimodal import streaming
 from gsg_multimodal.config import load_config
+from gsg_multimodal.launch import exit_without_finalising
 from gsg_multimodal.trainer import Trainer
 
 
@@ -64,3 +65,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    exit_without_finalising(0)  # both ranks have written and left the group; see gsg_multimodal/launch.py
