@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -245,9 +246,7 @@ def provenance(out: Path, table: dict[str, Any]) -> str:
     results = [r for rs in collect(out, table).values() for r in rs]
 
     def tally(key: Callable[[dict[str, Any]], str]) -> str:
-        counts: dict[str, int] = {}
-        for r in results:
-            counts[key(r)] = counts.get(key(r), 0) + 1
+        counts = Counter(key(r) for r in results)
         return ", ".join(f"{name} ({n})" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     if not results:
