@@ -1,7 +1,7 @@
 """Probe accuracy against minutes of pretraining, one line per objective, from finished table cells.
 
-    python benchmarks/budget_curve.py benchmarks/fmnist_recipe.yaml=runs/fmnist_recipe \\
-        benchmarks/fmnist_sweep.yaml=runs/fmnist_sweep --probe linear --out docs/data/fmnist_budget.png
+    python benchmarks/budget_curve.py benchmarks/fmnist_lr012.yaml=runs/fmnist_lr012 \\
+        benchmarks/fmnist_sweep.yaml=runs/fmnist_sweep --probe linear --lr 0.12 --out docs/data/fmnist_budget_lr012.png
 
 Each argument is a table file (``benchmarks/ts_table.py``'s format) and the folder of its cells. A cell is a
 point of its objective's line (``objective.method`` in its overrides) when it trains at the base config's
@@ -93,7 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tables", nargs="+", help="TABLE.yaml=CELLS_FOLDER pairs")
     parser.add_argument("--probe", default="linear", choices=ts_table.PROBES)
-    parser.add_argument("--lr", default="0.06", help="the base learning rate; cells at other rates are left out")
+    parser.add_argument(
+        "--lr", default="0.12", help="the base learning rate (the configs' own); cells at other rates are left out"
+    )
     parser.add_argument("--title", default="Fashion-MNIST, small_cnn, one CPU core per run")
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args()
