@@ -12,7 +12,8 @@ from .launch import exit_without_finalising, in_process_group_launch
 
 # Named here without importing the table, so `gsg --help` stays instant; a test checks they agree.
 VARIANT_NAMES = (
-    "simsiam, gsg, gsg2, gsg-random, gsg-hard, byol, simsiam-nosg, byol-gsg, ts2vec, gsg-temporal, simclr, supervised"
+    "simsiam, gsg, gsg2, gsg-random, gsg-hard, byol, simsiam-nosg, byol-gsg, ts2vec, gsg-temporal, gsg-segment, "
+    "simclr, supervised"
 )
 
 

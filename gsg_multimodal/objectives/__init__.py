@@ -2,7 +2,8 @@
 
 ``base`` holds the contract and the registry; ``siamese`` the instance-level methods (SimSiam, BYOL,
 their GSG forms and controls, SimCLR, supervised); ``sequence`` the position-level ones (TS2Vec's
-hierarchical contrastive loss, temporal GSG). Importing this package registers them all.
+hierarchical contrastive loss, temporal GSG) and those that read aligned crops (GSG pooled over the shared
+segment). Importing this package registers them all.
 """
 
 from . import sequence, siamese

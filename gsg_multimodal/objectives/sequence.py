@@ -8,6 +8,10 @@
   (sample, position) is another sample at the same position (``objective.temporal_partner=series``: the
   instance contrast at every scale; at the top scale, instance-level GSG on the pooled segment), the same
   sample at a distant position (``time``), or both (the default, like TS2Vec's two terms).
+- ``gsg-segment``: instance-level SimSiam + GSG whose views share an aligned segment, each view's
+  features pooled over that segment only. ``gsg`` pools each independent crop over all of it, so two views
+  of one series may share little of it; here every view of a series describes the same stretch of it,
+  seen in its own context and with its own value augmentations, as TS2Vec's instance contrast does.
 
 The encoder must offer ``encode_sequence(x) -> [N, T, sequence_dim]`` (positions last but one, zero at
 padding) and ``sequence_dim``; the time-series encoders do.
@@ -22,9 +26,10 @@ from torch import nn
 
 from ..domain import SequenceViews
 from ..errors import UserError
-from ..model import prediction_mlp, projection_mlp
+from ..model import SiameseNetwork, SiameseOutput, prediction_mlp, projection_mlp
 from ..sequence_losses import maxpool_pyramid, temporal_gsg_loss, ts2vec_loss
 from .base import Autocast, Batch, Objective, StepOutput, predictor_groups, register_objective
+from .siamese import SimSiamGSG
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -47,6 +52,29 @@ def _segments(encoder: nn.Module, views: SequenceViews) -> list[torch.Tensor]:
         encoder.encode_sequence(v)[:, start : start + length]
         for v, (start, length) in zip(views.views, views.overlap, strict=True)
     ]
+
+
+def pool_segment(segment: torch.Tensor, pooling: str) -> torch.Tensor:
+    """``[N, L, D]`` -> ``[N, D]`` (or ``[N, 2D]`` for ``mean+max``), pooled as the encoder pools a whole series."""
+    feats = []
+    if pooling in ("mean", "mean+max"):
+        feats.append(segment.mean(1))
+    if pooling in ("max", "mean+max"):
+        feats.append(segment.amax(1))
+    if not feats:
+        raise UserError(f"gsg-segment cannot pool over a segment with encoder pooling '{pooling}'; use mean or max")
+    return feats[0] if len(feats) == 1 else torch.cat(feats, 1)
+
+
+class _SegmentSiamese(SiameseNetwork):
+    """The siamese network with each view's instance feature pooled over the shared segment only."""
+
+    def forward(self, views: SequenceViews) -> SiameseOutput:  # type: ignore[override]
+        pooling = getattr(self.encoder, "pooling", "max")
+        pooled = [pool_segment(seg, pooling) for seg in _segments(self.encoder, views)]
+        h = [self.projector[:-1](f) for f in pooled]
+        z = [self.projector[-1](hi) for hi in h]
+        return SiameseOutput(z, [self.predictor(zi) for zi in z], h[0].detach())
 
 
 class _SegmentEncoder(nn.Module):
@@ -152,3 +180,20 @@ class TemporalGSG(Objective):
             p, t, mode=o.temporal_partner, generator=generator, derangement=o.pairing == "derangement"
         )
         return StepOutput(out.loss, watched, out.pairing_counts)
+
+
+@register_objective("gsg-segment")
+class SegmentGSG(SimSiamGSG):
+    """SimSiam + GSG on views sharing an aligned segment, each view pooled over that segment (instance level).
+
+    Loss, pairing and selection are ``gsg``'s (``objective.gsg_views`` 4 or 2); only the views and the
+    pooling differ: with 4 views, ``v1, v2`` (image 1) and ``v3, v4`` (its partner's image 2) are four
+    crops of each series around one shared segment.
+    """
+
+    def build(self, encoder: nn.Module) -> nn.Module:
+        _sequence_dim(encoder)
+        return _SegmentSiamese(encoder, self.cfg.model)
+
+    def views(self, domain: Domain, batch: dict[str, Any], generator: torch.Generator) -> SequenceViews:
+        return domain.make_sequence_views(batch, self.n_views, generator)
