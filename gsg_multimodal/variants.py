@@ -41,7 +41,7 @@ VARIANTS: dict[str, Variant] = {
         # Position-level objectives on aligned crops (domains with make_sequence_views: time series).
         _variant("ts2vec", 2, "TS2Vec (hierarchical contrastive)", "objective.method=ts2vec"),
         _variant("gsg-temporal", 2, "temporal GSG", "objective.method=gsg-temporal"),
-        _variant("gsg-segment", 4, "GSG on aligned segments (4 views)", "objective.method=gsg-segment"),
+        _variant("gsg-segment", 4, "GSG on aligned segments", "objective.method=gsg-segment", "objective.gsg_views=4"),
         _variant("simclr", 2, "SimCLR (InfoNCE, explicit negatives)", "objective.method=simclr"),
         _variant("supervised", 2, "supervised (ceiling)", "objective.method=supervised"),
     )

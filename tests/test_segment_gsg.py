@@ -16,8 +16,9 @@ import torch
 
 from gsg_domains.timeseries.augment import collate_series
 from gsg_multimodal.config import load_config
+from gsg_multimodal.domain import Domain, SequenceViews
 from gsg_multimodal.losses import PAIRINGS, draw_pairing
-from gsg_multimodal.objectives import build_objective
+from gsg_multimodal.objectives import Objective, build_objective
 from gsg_multimodal.objectives.sequence import pool_segment
 from gsg_multimodal.runtime import load_bound
 
@@ -26,7 +27,7 @@ TINY = ["encoder.hidden=8", "encoder.depth=3", "encoder.out_dim=12", "model.proj
         "model.projector_dim=10", "model.predictor_hidden=6", "data.name=BasicMotions"]
 
 
-def setup(pooling: str, views: int, *extra: str):
+def setup(pooling: str, views: int, *extra: str) -> tuple[Objective, torch.nn.Module, Domain]:
     cfg = load_config(ROOT / "configs" / "arrowhead_gsg.yaml",
                       [*TINY, "objective.method=gsg-segment", f"objective.gsg_views={views}",
                        f"encoder.pooling={pooling}", *extra])
@@ -44,7 +45,9 @@ def batch_of(lengths: list[int], channels: int = 6) -> dict[str, torch.Tensor]:
     )
 
 
-def transcription(network, views, pooling: str, r: torch.Tensor, n_views: int) -> torch.Tensor:
+def transcription(
+    network: torch.nn.Module, views: SequenceViews, pooling: str, r: torch.Tensor, n_views: int
+) -> torch.Tensor:
     """Per-sample loop: each crop encoded alone, pooled over the shared segment; then GSG per sample."""
     pooled = []
     for view, (start, length) in zip(views.views, views.overlap, strict=True):
