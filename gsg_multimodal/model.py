@@ -54,8 +54,12 @@ class SiameseNetwork(nn.Module):
         self.predictor = prediction_mlp(cfg.projector_dim, cfg.predictor_hidden) if cfg.predictor else nn.Identity()
 
     def forward(self, views: list[Any]) -> SiameseOutput:
+        return self.heads([self.encoder(v) for v in views])
+
+    def heads(self, features: list[torch.Tensor]) -> SiameseOutput:
+        """Projector and predictor on each view's encoder features ``[N, out_dim]``."""
         # The projector runs in two parts (same modules, same numbers) to keep the pre-BatchNorm output.
-        h = [self.projector[:-1](self.encoder(v)) for v in views]
+        h = [self.projector[:-1](f) for f in features]
         z = [self.projector[-1](hi) for hi in h]
         return SiameseOutput(z, [self.predictor(zi) for zi in z], h[0].detach())
 

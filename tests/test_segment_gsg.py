@@ -104,3 +104,8 @@ def test_pooling_sees_only_the_shared_segment() -> None:
         after = network(views).pre_bn
     torch.testing.assert_close(before, after)
     assert math.isfinite(float(before.abs().sum()))
+
+
+def test_pool_segment_names_an_unknown_pooling() -> None:
+    with pytest.raises(ValueError, match="unknown pooling 'median'"):
+        pool_segment(torch.zeros(2, 3, 4), "median")

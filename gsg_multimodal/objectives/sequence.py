@@ -61,8 +61,8 @@ def pool_segment(segment: torch.Tensor, pooling: str) -> torch.Tensor:
         feats.append(segment.mean(1))
     if pooling in ("max", "mean+max"):
         feats.append(segment.amax(1))
-    if not feats:
-        raise UserError(f"gsg-segment cannot pool over a segment with encoder pooling '{pooling}'; use mean or max")
+    if not feats:  # the encoder config admits only the three above; this guards direct callers
+        raise ValueError(f"unknown pooling '{pooling}'; use mean, max or mean+max")
     return feats[0] if len(feats) == 1 else torch.cat(feats, 1)
 
 
@@ -71,10 +71,7 @@ class _SegmentSiamese(SiameseNetwork):
 
     def forward(self, views: SequenceViews) -> SiameseOutput:  # type: ignore[override]
         pooling = getattr(self.encoder, "pooling", "max")
-        pooled = [pool_segment(seg, pooling) for seg in _segments(self.encoder, views)]
-        h = [self.projector[:-1](f) for f in pooled]
-        z = [self.projector[-1](hi) for hi in h]
-        return SiameseOutput(z, [self.predictor(zi) for zi in z], h[0].detach())
+        return self.heads([pool_segment(seg, pooling) for seg in _segments(self.encoder, views)])
 
 
 class _SegmentEncoder(nn.Module):
