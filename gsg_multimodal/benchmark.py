@@ -4,6 +4,11 @@ Every cell writes ``result.json`` only after it finished and was evaluated, so a
 suite resumes where it stopped: finished cells are skipped and a half-trained cell continues
 from its last checkpoint. Cells run one after another in this process; each gets a fresh
 Accelerate state, as a new process would.
+
+Several processes may work on one suite folder at once (``--workers N`` starts them): a process
+claims a cell with an exclusive lock on ``<out>/.locks/<cell>.lock`` for as long as it runs it,
+and skips cells another process holds. The operating system drops the lock when its holder dies,
+so a killed worker leaves nothing to clean up.
 """
 
 from __future__ import annotations
@@ -12,7 +17,11 @@ import copy
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +39,27 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)  # a result file is whole or absent
+
+
+@contextmanager
+def claimed(lock_file: Path) -> Iterator[bool]:
+    """Hold an exclusive, non-blocking lock on ``lock_file``: yields False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): one worker per suite folder, as before
+        yield True
+        return
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class Benchmark:
@@ -53,6 +83,9 @@ class Benchmark:
 
     def cell_dir(self, cell: Cell) -> Path:
         return self.out / "cells" / cell.key
+
+    def lock_file(self, name: str) -> Path:
+        return self.out / ".locks" / f"{name}.lock"
 
     def cell_config(self, cell: Cell) -> Any:
         """The cell's resolved config (built once per Benchmark: the suite and its configs are read at start)."""
@@ -93,7 +126,10 @@ class Benchmark:
         return jobs
 
     def run(self, max_cells: int | None = None) -> dict[str, int]:
-        """Run what is not done yet (at most ``max_cells`` cells this time); returns counts."""
+        """Run what is not done yet (at most ``max_cells`` cells this time); returns counts.
+
+        A cell or transfer that another process holds (see ``claimed``) is left to it and not counted.
+        """
         from tqdm.auto import tqdm
 
         todo = [c for c in self.cells if not self.is_done(c)]
@@ -107,16 +143,22 @@ class Benchmark:
             nonlocal ran
             for job in list(jobs):
                 cell, target, out_file = job
-                if (max_cells is None or ran < max_cells) and cell not in todo_now:
+                if max_cells is not None and ran >= max_cells:
+                    return
+                if cell in todo_now and not self.is_done(cell):  # the source may be another worker's
+                    continue
+                jobs.remove(job)
+                with claimed(self.lock_file(f"transfer/{cell.key}/{target}")) as mine:
+                    if not mine or self.transfer_done(cell, out_file):
+                        continue
                     bar.set_postfix_str(f"{cell.key} -> {target}")
-                    jobs.remove(job)
                     try:
                         self.run_transfer(cell, target, out_file)
                     except Exception as exc:  # e.g. an encoder whose input the target cannot give
                         reset_accelerate()
                         bar.write(f"transfer {cell.key} -> {target} failed: {first_line(exc)}")
-                    ran += 1
-                    bar.update()
+                ran += 1
+                bar.update()
 
         todo_now = set(todo)  # cells not finished yet; a transfer job waits for its source
         try:
@@ -124,14 +166,23 @@ class Benchmark:
             for cell in todo:
                 if max_cells is not None and ran >= max_cells:
                     break
-                bar.set_postfix_str(cell.key)
-                try:
-                    self.run_cell(cell)
-                    todo_now.discard(cell)
-                except Exception as exc:  # one broken cell must not stop a suite of hundreds
-                    self.record_failure(cell, exc)
-                    bar.write(f"cell {cell.key} failed: {first_line(exc)} (details in {self.error_file(cell)})")
-                    reset_accelerate()
+                with claimed(self.lock_file(cell.key)) as mine:
+                    if not mine:  # another worker runs it now
+                        continue
+                    if self.is_done(cell):  # another worker finished it since this one started
+                        todo_now.discard(cell)
+                        continue
+                    bar.set_postfix_str(cell.key)
+                    started = time.time()
+                    try:
+                        self.run_cell(cell)
+                        todo_now.discard(cell)
+                        if bar.disable:  # a worker of ``--workers``: one line a cell instead of a bar
+                            print(f"cell {cell.key}: ok in {time.time() - started:.0f} s", flush=True)
+                    except Exception as exc:  # one broken cell must not stop a suite of hundreds
+                        self.record_failure(cell, exc)
+                        bar.write(f"cell {cell.key} failed: {first_line(exc)} (details in {self.error_file(cell)})")
+                        reset_accelerate()
                 ran += 1
                 bar.update()
                 transfer_ready()
@@ -139,6 +190,12 @@ class Benchmark:
             bar.close()
         remaining = total - done - ran
         return {"total": total, "done_before": done, "ran": ran, "remaining": remaining}
+
+    def count_done(self) -> int:
+        """Cells and transfer evaluations finished so far (by any process)."""
+        return sum(self.is_done(c) for c in self.cells) + sum(
+            self.transfer_done(c, f) for c, _, f in self.transfer_jobs()
+        )
 
     def error_file(self, cell: Cell) -> Path:
         return self.cell_dir(cell) / "error.txt"
@@ -292,6 +349,35 @@ def training_summary(run_dir: Path, cfg: Any, cell: Cell) -> dict[str, Any]:
     return {"steps_done": steps, "encoder_forwards": steps * per_step, "curve": curve}
 
 
+def run_workers(suite_arg: str, out: Path, max_cells: int | None, workers: int) -> None:
+    """Run ``workers`` processes of ``gsg benchmark`` on one suite folder; they share the cells by lock.
+
+    Each gets ``OMP_NUM_THREADS`` = cores / workers unless the caller set it, and ``max_cells`` is
+    split among them. The workers write no report; the caller does, once, after all have ended.
+    """
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // workers))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "TQDM_DISABLE": "1"}
+    procs = []
+    for k in range(workers):
+        cmd = [sys.executable, "-m", "gsg_multimodal", "benchmark", str(suite_arg), "--out", str(out), "--no-report"]
+        if max_cells is not None:
+            cmd += ["--max-cells", str(max_cells // workers + (k < max_cells % workers))]
+        procs.append(subprocess.Popen(cmd, env=env))
+    try:
+        codes = [p.wait() for p in procs]
+    except BaseException:  # Ctrl-C: stop every worker; their cells resume from checkpoints next time
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        raise
+    failed = [k for k, c in enumerate(codes) if c != 0]
+    if failed:
+        raise UserError(
+            f"benchmark worker(s) {failed} exited with an error (see above); rerun the same command to continue"
+        )
+
+
 def run_benchmark(
     suite_arg: str,
     out: str | None,
@@ -299,17 +385,28 @@ def run_benchmark(
     max_cells: int | None,
     report_only: bool,
     command: str = "gsg benchmark",
-) -> Path:
+    workers: int = 1,
+    write_report: bool = True,
+) -> Path | None:
     from .benchmark_report import write_benchmark_report
 
     started = time.time()
     bench = Benchmark(suite_arg, out)
     if not report_only:
-        counts = bench.run(max_cells)
+        if workers > 1:
+            before = bench.count_done()
+            run_workers(suite_arg, bench.out, max_cells, workers)
+            after = bench.count_done()
+            total = len(bench.cells) + len(bench.transfer_jobs())
+            counts = {"ran": after - before, "done_before": before, "remaining": total - after}
+        else:
+            counts = bench.run(max_cells)
         print(
             f"suite {bench.suite.name}: ran {counts['ran']} cell(s) now, {counts['done_before']} were cached, "
             f"{counts['remaining']} remain" + (" (rerun the same command to continue)" if counts["remaining"] else "")
         )
+    if not write_report:
+        return None
     out_file = Path(report) if report else bench.out / "report.md"
     path = write_benchmark_report(bench, out_file, time.time() - started, command)
     print(f"report: {path}")

@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--report", help="markdown report path (default: <out>/report.md); plots go beside it")
     b.add_argument("--max-cells", type=int, help="run at most this many cells now; rerun to continue")
     b.add_argument("--report-only", action="store_true", help="only rewrite the report from the cached cells")
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="cells run at once, each in its own process with cores/workers threads (default: 1)",
+    )
+    b.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)  # a --workers worker: the parent reports
 
     v = sub.add_parser("views", help="draw a few samples and their augmented views to a PNG, to see what is trained on")
     v.add_argument("config")
@@ -363,14 +370,26 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     if args.max_cells is not None and args.max_cells < 0:
         raise UserError("--max-cells must be 0 or more")
+    if args.workers < 1:
+        raise UserError(f"--workers must be 1 or more, got {args.workers}")
     command = " ".join(
         ["gsg", "benchmark", args.suite]
         + [f"--out {args.out}"] * bool(args.out)
         + [f"--report {args.report}"] * bool(args.report)
         + [f"--max-cells {args.max_cells}"] * (args.max_cells is not None)
+        + [f"--workers {args.workers}"] * (args.workers > 1)
         + ["--report-only"] * args.report_only
     )
-    run_benchmark(args.suite, args.out, args.report, args.max_cells, args.report_only, command)
+    run_benchmark(
+        args.suite,
+        args.out,
+        args.report,
+        args.max_cells,
+        args.report_only,
+        command,
+        workers=args.workers,
+        write_report=not args.no_report,
+    )
     return 0
 
 

@@ -207,3 +207,53 @@ def test_transfer_across_domains_needs_the_same_encoder_input(tmp_path: Path) ->
     with pytest.raises(UserError, match=r"series\[channels=6\]"):
         evaluate_transfer(wave, multichannel, tmp_path / "never.json")
     assert not (tmp_path / "never.json").exists()
+
+
+def test_a_claimed_cell_is_skipped_and_a_dead_holder_frees_it(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from gsg_multimodal.benchmark import claimed
+
+    lock = tmp_path / ".locks" / "ds" / "cell.lock"
+    with claimed(lock) as first, claimed(lock) as second:
+        assert first and not second  # one holder at a time, even within one process
+    with claimed(lock) as again:
+        assert again  # released on exit
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl,time; f=open({str(lock)!r},'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with claimed(lock) as mine:
+        assert not mine
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with claimed(lock) as mine:
+        assert mine  # the operating system dropped the dead process's lock
+
+
+def test_workers_share_the_cells_and_run_each_once(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    suite = tmp_path / "configs" / "suite_t.yaml"
+    suite.parent.mkdir()
+    suite.write_text(
+        f"seeds: [0, 1]\nsteps: 2\nobjectives: [simsiam, random]\nno_predictor: []\n"
+        f"datasets: {{bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["benchmark", str(suite), "--out", str(out), "--workers", "2"]) == 0
+    printed = capfd.readouterr().out
+    ran = re.findall(r"^cell (\S+): ok", printed, flags=re.M)
+    bench = Benchmark(suite, out)
+    assert sorted(ran) == sorted(c.key for c in bench.cells)  # every cell once, by one of the two workers
+    assert "ran 4 cell(s) now, 0 were cached, 0 remain" in printed
+    assert len(bench.results()) == 4 and (out / "report.md").is_file()
+    assert main(["benchmark", str(suite), "--out", str(out), "--workers", "2"]) == 0
+    assert "ran 0 cell(s) now, 4 were cached, 0 remain" in capfd.readouterr().out
