@@ -133,6 +133,9 @@ class Benchmark:
         from tqdm.auto import tqdm
 
         todo = [c for c in self.cells if not self.is_done(c)]
+        # Seed by seed across all data sets: a suite stopped part-way then has every data set (the unit of
+        # its tests) rather than all seeds of a few; within a seed, the suite's own order.
+        todo.sort(key=lambda c: self.suite.seeds.index(c.seed))
         jobs = [j for j in self.transfer_jobs() if not self.transfer_done(j[0], j[2])]
         done = len(self.cells) - len(todo) + len(self.transfer_jobs()) - len(jobs)
         total = len(self.cells) + len(self.transfer_jobs())

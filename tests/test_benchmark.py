@@ -257,3 +257,17 @@ def test_workers_share_the_cells_and_run_each_once(tmp_path: Path, capfd: pytest
     assert len(bench.results()) == 4 and (out / "report.md").is_file()
     assert main(["benchmark", str(suite), "--out", str(out), "--workers", "2"]) == 0
     assert "ran 0 cell(s) now, 4 were cached, 0 remain" in capfd.readouterr().out
+
+
+def test_a_suite_run_in_pieces_covers_every_data_set_seed_by_seed(tmp_path: Path) -> None:
+    suite = tmp_path / "configs" / "suite_t.yaml"
+    suite.parent.mkdir()
+    other = [o for o in TINY if not o.startswith("data.name=")] + ["data.name=GunPoint"]
+    suite.write_text(
+        "seeds: [0, 1]\nsteps: 2\nobjectives: [random]\nno_predictor: []\ndatasets:\n"
+        f"  bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}\n"
+        f"  gp: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(other)}}}\n"
+    )
+    bench = Benchmark(suite, tmp_path / "out")
+    assert bench.run(max_cells=2)["ran"] == 2
+    assert sorted((c.dataset, c.seed) for c in bench.results()) == [("bm", 0), ("gp", 0)]
