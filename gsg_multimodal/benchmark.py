@@ -404,6 +404,8 @@ def run_benchmark(
             counts = {"ran": after - before, "done_before": before, "remaining": total - after}
         else:
             counts = bench.run(max_cells)
+            if not write_report:  # a worker of ``--workers``: its parent prints the suite's counts
+                return None
         print(
             f"suite {bench.suite.name}: ran {counts['ran']} cell(s) now, {counts['done_before']} were cached, "
             f"{counts['remaining']} remain" + (" (rerun the same command to continue)" if counts["remaining"] else "")
