@@ -149,3 +149,12 @@ def test_a_new_domain_plugs_in_without_touching_the_core(tmp_path: Path, capsys:
     # A section of another domain is refused by key name.
     err = one_line_error(capsys, ["pretrain", str(config), "data.name=ACSF1", f"output_dir={tmp_path / 'x'}"])
     assert "unknown config key 'data.name'" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [(["--workers", "0"], "--workers must be 1 or more"), (["--max-cells", "-1"], "--max-cells")]
+)
+def test_benchmark_rejects_bad_counts_in_one_line(
+    capsys: pytest.CaptureFixture, flag: list[str], expected: str
+) -> None:
+    assert expected in one_line_error(capsys, ["benchmark", "smoke", *flag])
