@@ -390,11 +390,17 @@ def run_benchmark(
     command: str = "gsg benchmark",
     workers: int = 1,
     write_report: bool = True,
+    load_results: str | None = None,
+    save_results: str | None = None,
 ) -> Path | None:
     from .benchmark_report import write_benchmark_report
+    from .suite_archive import load_results as load_archive
+    from .suite_archive import save_results as save_archive
 
     started = time.time()
     bench = Benchmark(suite_arg, out)
+    if load_results:
+        print(f"{load_results}: took {load_archive(bench, load_results)} finished cell(s) not done here")
     if not report_only:
         if workers > 1:
             before = bench.count_done()
@@ -410,6 +416,8 @@ def run_benchmark(
             f"suite {bench.suite.name}: ran {counts['ran']} cell(s) now, {counts['done_before']} were cached, "
             f"{counts['remaining']} remain" + (" (rerun the same command to continue)" if counts["remaining"] else "")
         )
+    if save_results:
+        print(f"{save_results}: {save_archive(bench, save_results)} finished cell(s) saved")
     if not write_report:
         return None
     out_file = Path(report) if report else bench.out / "report.md"

@@ -100,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="cells run at once, each in its own process with cores/workers threads (default: 1)",
     )
+    b.add_argument(
+        "--load-results",
+        metavar="FILE",
+        help="first take the finished cells of a results archive (from --save-results) that are not done here",
+    )
+    b.add_argument(
+        "--save-results",
+        metavar="FILE",
+        help="at the end, write every finished cell's results to FILE (.tar.gz, small) to continue elsewhere",
+    )
     b.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)  # a --workers worker: the parent reports
 
     v = sub.add_parser("views", help="draw a few samples and their augmented views to a PNG, to see what is trained on")
@@ -379,6 +389,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         + [f"--max-cells {args.max_cells}"] * (args.max_cells is not None)
         + [f"--workers {args.workers}"] * (args.workers > 1)
         + ["--report-only"] * args.report_only
+        + [f"--load-results {args.load_results}"] * bool(args.load_results)
+        + [f"--save-results {args.save_results}"] * bool(args.save_results)
     )
     run_benchmark(
         args.suite,
@@ -389,6 +401,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         command,
         workers=args.workers,
         write_report=not args.no_report,
+        load_results=args.load_results,
+        save_results=args.save_results,
     )
     return 0
 

@@ -271,3 +271,59 @@ def test_a_suite_run_in_pieces_covers_every_data_set_seed_by_seed(tmp_path: Path
     bench = Benchmark(suite, tmp_path / "out")
     assert bench.run(max_cells=2)["ran"] == 2
     assert sorted((c.dataset, c.seed) for c in bench.results()) == [("bm", 0), ("gp", 0)]
+
+
+def test_results_saved_on_one_machine_continue_the_suite_on_another(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import tarfile
+
+    suite = tmp_path / "configs" / "suite_t.yaml"
+    suite.parent.mkdir()
+    tiny = [o for o in TINY if not o.startswith("data.name=")]
+    suite.write_text(  # univariate sets: an encoder pretrained on one can encode the other
+        "name: t\nseeds: [0]\nsteps: 2\nobjectives: [simsiam, random]\nno_predictor: []\nembedding_map: gp\n"
+        "transfer: {objectives: [simsiam], pairs: {gp: [ah]}}\ndatasets:\n"
+        f"  gp: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps([*tiny, 'data.name=GunPoint'])}}}\n"
+        f"  ah: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps([*tiny, 'data.name=ArrowHead'])}}}\n"
+    )
+    first, second, archive = tmp_path / "first", tmp_path / "second", tmp_path / "results.tar.gz"
+    assert main(["benchmark", str(suite), "--out", str(first), "--save-results", str(archive)]) == 0
+    assert "4 finished cell(s) saved" in capfd.readouterr().out
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "transfer/gp__ah/simsiam/s0.json" in names
+    assert "cells/gp/simsiam/t2-bcfg-p1/s0/run/encoder/model.safetensors" in names  # the embedding map's run
+    assert "cells/ah/simsiam/t2-bcfg-p1/s0/run/encoder/model.safetensors" not in names  # needed by nothing
+    packed = archive.read_bytes()
+    assert main(["benchmark", str(suite), "--out", str(first), "--report-only", "--save-results", str(archive)]) == 0
+    assert archive.read_bytes() == packed  # unchanged results, the same bytes: a versioned archive stays put
+
+    # Another machine: nothing but the archive. Every cell and the transfer count as done, nothing reruns.
+    assert main(["benchmark", str(suite), "--out", str(second), "--load-results", str(archive)]) == 0
+    printed = capfd.readouterr().out
+    assert "took 4 finished cell(s)" in printed and "ran 0 cell(s) now, 5 were cached, 0 remain" in printed
+    assert Benchmark(suite, second).results() == Benchmark(suite, first).results()
+    assert "## Embedding map" in (second / "report.md").read_text()
+
+    # A result made here is never replaced by an archived one.
+    mine = second / "cells" / "gp" / "simsiam" / "t2-bcfg-p1" / "s0" / "result.json"
+    mine.write_text(mine.read_text().replace('"key"', '"local": true, "key"', 1))
+    assert main(["benchmark", str(suite), "--out", str(second), "--report-only", "--load-results", str(archive)]) == 0
+    assert "took 0 finished cell(s)" in capfd.readouterr().out and '"local": true' in mine.read_text()
+
+
+def test_a_damaged_or_foreign_results_archive_is_refused_in_one_line(tmp_path: Path) -> None:
+    from gsg_multimodal.suite_archive import load_results, save_results
+
+    bench = Benchmark("smoke", tmp_path / "out")
+    archive = tmp_path / "results.tar.gz"
+    save_results(bench, archive)
+    with pytest.raises(UserError, match="holds suite 'smoke', not 'cpu'"):
+        load_results(Benchmark("cpu", tmp_path / "cpu"), archive)
+    archive.write_bytes(archive.read_bytes()[:20])
+    with pytest.raises(UserError, match="damaged") as err:
+        load_results(bench, archive)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match="does not exist"):
+        load_results(bench, tmp_path / "missing.tar.gz")
