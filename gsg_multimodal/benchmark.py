@@ -132,10 +132,7 @@ class Benchmark:
         """
         from tqdm.auto import tqdm
 
-        todo = [c for c in self.cells if not self.is_done(c)]
-        # Seed by seed across all data sets: a suite stopped part-way then has every data set (the unit of
-        # its tests) rather than all seeds of a few; within a seed, the suite's own order.
-        todo.sort(key=lambda c: self.suite.seeds.index(c.seed))
+        todo = self.todo()
         jobs = [j for j in self.transfer_jobs() if not self.transfer_done(j[0], j[2])]
         done = len(self.cells) - len(todo) + len(self.transfer_jobs()) - len(jobs)
         total = len(self.cells) + len(self.transfer_jobs())
@@ -193,6 +190,35 @@ class Benchmark:
             bar.close()
         remaining = total - done - ran
         return {"total": total, "done_before": done, "ran": ran, "remaining": remaining}
+
+    def todo(self) -> list[Cell]:
+        """Cells not done yet, in the order they run.
+
+        The cells of the pre-declared tests come first, then the rest; each part seed by seed across all
+        data sets, else in the suite's order. A suite stopped part-way then has its confirmatory tests on
+        every data set (the unit of the tests) with as many seeds as time allowed, rather than every table
+        for a few data sets.
+        """
+        first = self.confirmatory_cells()
+        todo = [c for c in self.cells if not self.is_done(c)]
+        return sorted(todo, key=lambda c: (c not in first, self.suite.seeds.index(c.seed)))
+
+    def confirmatory_cells(self) -> set[Cell]:
+        """The cells the pre-declared tests need: both arms and the untrained floor, every data set and seed."""
+        from .report_tables import CONFIRMATORY
+
+        need = set()
+        for a, b, budget, _ in CONFIRMATORY:
+            if budget not in self.suite.budgets:
+                continue
+            for ds in self.suite.datasets:
+                objectives = self.suite.objectives_of(ds)
+                if a not in objectives or b not in objectives:
+                    continue
+                for obj in (a, b, RANDOM):
+                    steps = budget_steps(obj, self.suite.steps_of(ds), budget)
+                    need.update(Cell(ds, obj, seed, steps) for seed in self.suite.seeds)
+        return need & set(self.cells)
 
     def count_done(self) -> int:
         """Cells and transfer evaluations finished so far (by any process)."""

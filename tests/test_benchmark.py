@@ -273,6 +273,28 @@ def test_a_suite_run_in_pieces_covers_every_data_set_seed_by_seed(tmp_path: Path
     assert sorted((c.dataset, c.seed) for c in bench.results()) == [("bm", 0), ("gp", 0)]
 
 
+def test_the_confirmatory_cells_run_first_seed_by_seed(tmp_path: Path) -> None:
+    suite = tmp_path / "configs" / "suite_t.yaml"
+    suite.parent.mkdir()
+    other = [o for o in TINY if not o.startswith("data.name=")] + ["data.name=GunPoint"]
+    suite.write_text(
+        "seeds: [0, 1]\nsteps: 4\nobjectives: [byol, simsiam, gsg, gsg-random, random]\nno_predictor: []\n"
+        f"datasets:\n  bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}\n"
+        f"  gp: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(other)}}}\n"
+    )
+    bench = Benchmark(suite, tmp_path / "out")
+    order = bench.todo()
+    assert sorted(order, key=lambda c: c.key) == sorted(bench.cells, key=lambda c: c.key)
+    # Both arms of both confirmatory tests at equal compute (SimSiam 4 steps, 4-view GSG 2) and the floor.
+    confirmatory = {(o, t) for o, t in [("simsiam", 4), ("gsg", 2), ("gsg-random", 2), ("random", 0)]}
+    head = order[: 2 * 2 * len(confirmatory)]
+    assert {(c.objective, c.steps) for c in head} == confirmatory
+    assert [c.seed for c in head] == [0] * 8 + [1] * 8 and {c.dataset for c in head[:8]} == {"bm", "gp"}
+    rest = order[len(head) :]
+    assert not {(c.objective, c.steps) for c in rest} & confirmatory
+    assert [c.seed for c in rest] == sorted(c.seed for c in rest)
+
+
 def test_results_saved_on_one_machine_continue_the_suite_on_another(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
