@@ -259,30 +259,29 @@ def test_workers_share_the_cells_and_run_each_once(tmp_path: Path, capfd: pytest
     assert "ran 0 cell(s) now, 4 were cached, 0 remain" in capfd.readouterr().out
 
 
-def test_a_suite_run_in_pieces_covers_every_data_set_seed_by_seed(tmp_path: Path) -> None:
+def two_set_suite(tmp_path: Path, head: str) -> Path:
+    """A suite of ``head`` (seeds, steps, objectives, ...) on two tiny sets: bm (BasicMotions) and gp (GunPoint)."""
     suite = tmp_path / "configs" / "suite_t.yaml"
     suite.parent.mkdir()
     other = [o for o in TINY if not o.startswith("data.name=")] + ["data.name=GunPoint"]
     suite.write_text(
-        "seeds: [0, 1]\nsteps: 2\nobjectives: [random]\nno_predictor: []\ndatasets:\n"
+        f"{head}datasets:\n"
         f"  bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}\n"
         f"  gp: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(other)}}}\n"
     )
+    return suite
+
+
+def test_a_suite_run_in_pieces_covers_every_data_set_seed_by_seed(tmp_path: Path) -> None:
+    suite = two_set_suite(tmp_path, "seeds: [0, 1]\nsteps: 2\nobjectives: [random]\nno_predictor: []\n")
     bench = Benchmark(suite, tmp_path / "out")
     assert bench.run(max_cells=2)["ran"] == 2
     assert sorted((c.dataset, c.seed) for c in bench.results()) == [("bm", 0), ("gp", 0)]
 
 
 def test_the_confirmatory_cells_run_first_seed_by_seed(tmp_path: Path) -> None:
-    suite = tmp_path / "configs" / "suite_t.yaml"
-    suite.parent.mkdir()
-    other = [o for o in TINY if not o.startswith("data.name=")] + ["data.name=GunPoint"]
-    suite.write_text(
-        "seeds: [0, 1]\nsteps: 4\nobjectives: [byol, simsiam, gsg, gsg-random, random]\nno_predictor: []\n"
-        f"datasets:\n  bm: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(TINY)}}}\n"
-        f"  gp: {{config: {ROOT}/configs/acsf1_gsg.yaml, overrides: {json.dumps(other)}}}\n"
-    )
-    bench = Benchmark(suite, tmp_path / "out")
+    head = "seeds: [0, 1]\nsteps: 4\nobjectives: [byol, simsiam, gsg, gsg-random, random]\nno_predictor: []\n"
+    bench = Benchmark(two_set_suite(tmp_path, head), tmp_path / "out")
     order = bench.todo()
     assert sorted(order, key=lambda c: c.key) == sorted(bench.cells, key=lambda c: c.key)
     # Both arms of both confirmatory tests at equal compute (SimSiam 4 steps, 4-view GSG 2) and the floor.

@@ -23,14 +23,22 @@ from gsg_multimodal.objectives.sequence import pool_segment
 from gsg_multimodal.runtime import load_bound
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["encoder.hidden=8", "encoder.depth=3", "encoder.out_dim=12", "model.projector_hidden=16",
-        "model.projector_dim=10", "model.predictor_hidden=6", "data.name=BasicMotions"]
+TINY = [
+    "encoder.hidden=8",
+    "encoder.depth=3",
+    "encoder.out_dim=12",
+    "model.projector_hidden=16",
+    "model.projector_dim=10",
+    "model.predictor_hidden=6",
+    "data.name=BasicMotions",
+]
 
 
 def setup(pooling: str, views: int, *extra: str) -> tuple[Objective, torch.nn.Module, Domain]:
-    cfg = load_config(ROOT / "configs" / "arrowhead_gsg.yaml",
-                      [*TINY, "objective.method=gsg-segment", f"objective.gsg_views={views}",
-                       f"encoder.pooling={pooling}", *extra])
+    cfg = load_config(
+        ROOT / "configs" / "arrowhead_gsg.yaml",
+        [*TINY, "objective.method=gsg-segment", f"objective.gsg_views={views}", f"encoder.pooling={pooling}", *extra],
+    )
     domain, data = load_bound(cfg)
     objective = build_objective(cfg, data)
     torch.manual_seed(0)
