@@ -18,6 +18,7 @@ class MelSettings(Protocol):
     f_max: float | None
     n_mels: int
 
+
 # BYOL-A's floor inside the log: float32 epsilon. Digital silence maps to log(eps) = -15.9,
 # a constant, so silent clips and zero padding stay finite.
 LOG_EPS = torch.finfo(torch.float32).eps

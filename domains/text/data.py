@@ -111,8 +111,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-
-
 def builtin_file(name: str) -> tuple[str, _Builtin, Path]:
     canonical = {k.lower(): k for k in _BUILTINS}.get(name.lower())
     if canonical is None:

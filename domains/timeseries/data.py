@@ -203,8 +203,6 @@ def read_ts_file(path: str | Path) -> tuple[Series, list[str] | None]:
     return series, (labels if class_label else None)
 
 
-
-
 def _builtin_files(name: str) -> tuple[str, Path, Path]:
     canonical = {k.lower(): k for k in BUILTIN_DATASETS}.get(name.lower())
     if canonical is None:
