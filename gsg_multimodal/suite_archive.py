@@ -34,7 +34,8 @@ MANIFEST = "suite.json"
 
 def _finished_files(bench: Benchmark) -> list[Path]:
     """Files under ``bench.out`` that the report and a later run need, relative to it."""
-    done = [c for c in bench.cells if bench.is_done(c)]
+    data = ReportData(bench)  # reads every finished cell once; its results say which cells are done
+    done = list(data.results)
     files = []
     for cell in done:
         rel = bench.cell_dir(cell).relative_to(bench.out)
@@ -42,9 +43,9 @@ def _finished_files(bench: Benchmark) -> list[Path]:
         eval_json = bench.cell_dir(cell) / "run" / "eval.json"
         if eval_json.is_file():
             files.append(rel / "run" / "eval.json")
-    encoders = {run_dir for _, run_dir in embedding_runs(ReportData(bench))}
+    encoders = {run_dir for _, run_dir in embedding_runs(data)}
     for source, _, out_file in bench.transfer_jobs():
-        if bench.is_done(source) and not bench.transfer_done(source, out_file):
+        if source in data.results and not bench.transfer_done(source, out_file):
             encoders.add(bench.cell_dir(source) / "run")  # its transfer rows still have to be evaluated
         elif bench.transfer_done(source, out_file):
             files.append(out_file.relative_to(bench.out))
