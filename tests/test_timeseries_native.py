@@ -36,15 +36,21 @@ def batch_of(lengths: list[int], channels: int = 2, seed: int = 0) -> dict[str, 
     return collate_series(rows)
 
 
-@pytest.mark.parametrize("pooling", ["max", "mean", "mean+max"])
-def test_padded_batch_encodes_each_series_as_if_alone(pooling: str) -> None:
+@pytest.mark.parametrize(
+    ("pooling", "norm"), [("max", "none"), ("mean", "none"), ("mean+max", "none"), ("max", "batch")]
+)
+def test_padded_batch_encodes_each_series_as_if_alone(pooling: str, norm: str) -> None:
     torch.manual_seed(0)
     encoder = build_encoder(
-        TimeSeriesEncoderConfig(hidden=16, depth=4, out_dim=24, pooling=pooling), {"channels": 2}
-    ).eval()
+        TimeSeriesEncoderConfig(hidden=16, depth=4, out_dim=24, pooling=pooling, norm=norm), {"channels": 2}
+    )
     lengths = [57, 3, 120, 1, 64]
     batch = batch_of(lengths)
     padded = SeriesBatch(batch["x"], batch["lengths"])
+    if norm == "batch":
+        with torch.no_grad():
+            encoder.train()(SeriesBatch(3 * batch["x"] + 1, batch["lengths"]))  # running statistics away from 0 / 1
+    encoder.eval()
     with torch.no_grad():
         feats = encoder(padded)
         seq = encoder.encode_sequence(padded)
@@ -54,6 +60,30 @@ def test_padded_batch_encodes_each_series_as_if_alone(pooling: str) -> None:
             torch.testing.assert_close(seq[i : i + 1, :n], encoder.encode_sequence(alone), atol=1e-6, rtol=1e-6)
             assert torch.all(seq[i, n:] == 0)  # padding zeroed
     assert seq.shape == (5, 120, 24)
+
+
+def test_batchnorm_statistics_count_the_valid_steps_only() -> None:
+    """Training mode: the masked BatchNorm gives each valid step what a plain BatchNorm gives it on the
+    valid steps alone (laid end to end), running statistics included; the padding stays zero."""
+    from gsg_domains.timeseries.encoders import _MaskedBatchNorm1d
+
+    torch.manual_seed(0)
+    lengths = [5, 9, 2]
+    x = torch.randn(3, 4, 9) * 2 + 1
+    mask = (torch.arange(9)[None, :] < torch.tensor(lengths)[:, None]).float()[:, None, :]
+    x = x * mask + (1 - mask) * 1e3  # garbage in the padding must not leak into the statistics
+    masked, plain = _MaskedBatchNorm1d(4), torch.nn.BatchNorm1d(4)
+    with torch.no_grad():
+        for bn in (masked, plain):
+            bn.weight.copy_(torch.tensor([1.0, 2.0, 0.5, -1.0]))
+            bn.bias.copy_(torch.tensor([0.0, 1.0, -1.0, 3.0]))
+    out = masked(x, mask)
+    valid = torch.cat([x[i, :, :n] for i, n in enumerate(lengths)], dim=1)[None]
+    expected = plain(valid)[0]
+    got = torch.cat([out[i, :, :n] for i, n in enumerate(lengths)], dim=1)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(masked.running_mean, plain.running_mean)
+    torch.testing.assert_close(masked.running_var, plain.running_var)
 
 
 def test_garbage_in_the_padding_does_not_change_the_features() -> None:

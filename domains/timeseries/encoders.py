@@ -44,6 +44,9 @@ class TimeSeriesEncoderConfig:
     nf: int = 32  # tsai models' filter count
     # Over valid steps only. max is TS2Vec's; mean+max concatenates both (twice the width).
     pooling: Literal["max", "mean", "mean+max"] = "max"
+    # dilated_cnn only: "batch" puts a BatchNorm after each convolution of a block (statistics over the
+    # valid steps of the batch). TS2Vec's encoder has none; SimSiam and BYOL were built on backbones with it.
+    norm: Literal["none", "batch"] = "none"
 
     def __post_init__(self) -> None:
         for key in ("hidden", "depth", "kernel_size", "out_dim", "nf"):
@@ -53,21 +56,54 @@ class TimeSeriesEncoderConfig:
             raise UserError(f"encoder.dropout={self.dropout!r} must be in [0, 1); fix it in the config")
 
 
-class _DilatedBlock(nn.Module):
-    """TS2Vec's residual block: GELU -> dilated conv -> GELU -> dilated conv, plus a (projected) skip."""
+class _MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over batch and time whose training statistics count the valid steps only.
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, dilation: int) -> None:
+    Padding must neither shift a batch's statistics nor change what a series' own steps become,
+    so the mean and variance are taken over the ``mask``'s steps; in eval mode it is the usual
+    per-channel affine map with the running statistics.
+    """
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        if mask is None or not self.training:
+            return super().forward(x)
+        count = mask.sum()
+        mean = (x * mask).sum((0, 2)) / count
+        var = (((x - mean[None, :, None]) * mask) ** 2).sum((0, 2)) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum
+                self.running_mean.mul_(1 - m).add_(m * mean)
+                self.running_var.mul_(1 - m).add_(m * var * count / (count - 1).clamp(min=1))
+        out = (x - mean[None, :, None]) * torch.rsqrt(var + self.eps)[None, :, None]
+        return out * self.weight[None, :, None] + self.bias[None, :, None]
+
+
+class _DilatedBlock(nn.Module):
+    """TS2Vec's residual block: GELU -> dilated conv -> GELU -> dilated conv, plus a (projected) skip;
+    with ``norm``, a BatchNorm after each convolution."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, dilation: int, norm: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Conv1d(c_in, c_out, kernel_size, padding="same", dilation=dilation)
         self.conv2 = nn.Conv1d(c_out, c_out, kernel_size, padding="same", dilation=dilation)
         self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        self.norm1 = _MaskedBatchNorm1d(c_out) if norm else None
+        self.norm2 = _MaskedBatchNorm1d(c_out) if norm else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` is zero at padded steps; ``mask [N, 1, L]`` (float) keeps it so inside and at the output."""
-        h = F.gelu(self.conv1(F.gelu(x)))  # gelu(0) = 0: the padded input steps are still zero here
+        h = self.conv1(F.gelu(x))  # gelu(0) = 0: the padded input steps are still zero here
+        if self.norm1 is not None:
+            h = self.norm1(h, mask)
+        h = F.gelu(h)
         if mask is not None:
             h = h * mask  # conv1's bias made the padded steps non-zero; conv2 must read zeros there
-        out = self.skip(x) + self.conv2(h)
+        h = self.conv2(h)
+        if self.norm2 is not None:
+            h = self.norm2(h, mask)
+        out = self.skip(x) + h
         return out if mask is None else out * mask
 
 
@@ -89,7 +125,8 @@ def dilated_cnn(channels: int, cfg: TimeSeriesEncoderConfig) -> tuple[nn.Module,
     ``1 + 2 (kernel_size - 1) (2**depth - 1)`` steps (253 for depth 6) at constant cost per step."""
     widths = [cfg.hidden] * (cfg.depth - 1) + [cfg.out_dim]
     blocks = [nn.Conv1d(channels, cfg.hidden, 1)]  # TS2Vec's input projection, per time step
-    blocks += [_DilatedBlock(cfg.hidden, c_out, cfg.kernel_size, 2**i) for i, c_out in enumerate(widths)]
+    norm = cfg.norm == "batch"
+    blocks += [_DilatedBlock(cfg.hidden, c_out, cfg.kernel_size, 2**i, norm) for i, c_out in enumerate(widths)]
     return _MaskedSequential(*blocks), cfg.out_dim
 
 
