@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -311,14 +312,17 @@ def test_results_saved_on_one_machine_continue_the_suite_on_another(
     first, second, archive = tmp_path / "first", tmp_path / "second", tmp_path / "results.tar.gz"
     assert main(["benchmark", str(suite), "--out", str(first), "--save-results", str(archive)]) == 0
     assert "4 finished cell(s) saved" in capfd.readouterr().out
-    with tarfile.open(archive) as tar:
-        names = tar.getnames()
+    encoders = tmp_path / "results.encoders.tar.gz"  # the encoders travel beside the results, in a file of their own
+    with tarfile.open(archive) as tar, tarfile.open(encoders) as enc:
+        names, encoder_names = tar.getnames(), enc.getnames()
     assert "transfer/gp__ah/simsiam/s0.json" in names
-    assert "cells/gp/simsiam/t2-bcfg-p1/s0/run/encoder/model.safetensors" in names  # the embedding map's run
-    assert "cells/ah/simsiam/t2-bcfg-p1/s0/run/encoder/model.safetensors" not in names  # needed by nothing
-    packed = archive.read_bytes()
+    assert not [n for n in names if "/encoder/" in n]
+    assert "cells/gp/simsiam/t2-bcfg-p1/s0/run/encoder/model.safetensors" in encoder_names  # the embedding map's run
+    assert "cells/ah/simsiam/t2-bcfg-p1/s0/run/encoder/model.safetensors" not in encoder_names  # needed by nothing
+    packed, packed_encoders = archive.read_bytes(), encoders.read_bytes()
     assert main(["benchmark", str(suite), "--out", str(first), "--report-only", "--save-results", str(archive)]) == 0
-    assert archive.read_bytes() == packed  # unchanged results, the same bytes: a versioned archive stays put
+    # Unchanged results, the same bytes: a versioned archive stays put.
+    assert archive.read_bytes() == packed and encoders.read_bytes() == packed_encoders
 
     # Another machine: nothing but the archive. Every cell and the transfer count as done, nothing reruns.
     assert main(["benchmark", str(suite), "--out", str(second), "--load-results", str(archive)]) == 0
@@ -348,3 +352,23 @@ def test_a_damaged_or_foreign_results_archive_is_refused_in_one_line(tmp_path: P
     assert "\n" not in str(err.value)
     with pytest.raises(UserError, match="does not exist"):
         load_results(bench, tmp_path / "missing.tar.gz")
+
+
+def test_results_whose_encoders_file_is_missing_are_refused_in_one_line(tmp_path: Path) -> None:
+    from gsg_multimodal.suite_archive import encoders_archive, load_results, save_results
+
+    bench = Benchmark("smoke", tmp_path / "out")
+    encoder = bench.out / "cells" / "a" / "run" / "encoder"  # a stand-in for the embedding map's run
+    encoder.mkdir(parents=True)
+    (encoder / "model.safetensors").write_bytes(b"weights")
+    with mock.patch("gsg_multimodal.suite_archive.embedding_runs", return_value=[("a", encoder.parent)]):
+        save_results(bench, tmp_path / "r.tar.gz")
+    companion = encoders_archive(tmp_path / "r.tar.gz")
+    assert companion == tmp_path / "r.encoders.tar.gz" and companion.is_file()
+    companion.unlink()
+    with pytest.raises(UserError, match="r.encoders.tar.gz', which is missing; copy it beside") as err:
+        load_results(Benchmark("smoke", tmp_path / "other"), tmp_path / "r.tar.gz")
+    assert "\n" not in str(err.value)
+    save_results(bench, tmp_path / "r.tar.gz")  # nothing needs an encoder now: no companion, and none is asked for
+    assert not companion.exists()
+    load_results(Benchmark("smoke", tmp_path / "other"), tmp_path / "r.tar.gz")
