@@ -61,6 +61,11 @@ def test_bad_config_values_name_the_key(key: str, value: object) -> None:
         TimeSeriesEncoderConfig(**{key: value})
 
 
+def test_encoder_norm_is_refused_where_it_would_be_ignored() -> None:
+    with pytest.raises(UserError, match="encoder.norm='batch' applies to dilated_cnn only"):
+        TimeSeriesEncoderConfig(name="resnet", norm="batch")
+
+
 def test_importing_the_encoders_does_not_import_tsai() -> None:
     code = "import sys, gsg_domains.timeseries.encoders; sys.exit(any(m.startswith('tsai') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

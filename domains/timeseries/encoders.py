@@ -54,6 +54,11 @@ class TimeSeriesEncoderConfig:
                 raise UserError(f"encoder.{key}={getattr(self, key)!r} must be at least 1; fix it in the config")
         if not 0 <= self.dropout < 1:
             raise UserError(f"encoder.dropout={self.dropout!r} must be in [0, 1); fix it in the config")
+        if self.norm != "none" and self.name != "dilated_cnn":
+            raise UserError(
+                f"encoder.norm={self.norm!r} applies to dilated_cnn only ({self.name} has its own BatchNorm); "
+                "remove it from the config"
+            )
 
 
 class _MaskedBatchNorm1d(nn.BatchNorm1d):
