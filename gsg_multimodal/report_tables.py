@@ -269,26 +269,30 @@ def floor_table(data: ReportData) -> list[str]:
                 obj == "supervised" or (VARIANTS[obj].passes == 2 and "equal_steps" in data.suite.budgets)
             ):
                 continue  # supervised has no equal-compute row; a 2-view objective's rows are the same runs
-            row = [display_name(obj), label]
+            row, above, scored = [display_name(obj), label], 0, 0
             for ds in suite.datasets:
                 gain = data.floor_gain(ds, obj, budget) if data.has(ds, obj, RANDOM) else None
                 if gain is None:
                     row.append("n/a")
-                elif gain > 0:
+                    continue
+                scored += 1
+                if gain > 0:
+                    above += 1
                     row.append(pp(gain))
                 else:
                     row.append(f"**{pp(gain)}**")
                     failing.append(f"{ds}: {display_name(obj)}, {label}")
-            rows.append(row)
+            rows.append([*row, f"{above} of {scored}"])
     lines = [
         "## Does each recipe beat its untrained encoder?",
         "",
         "Linear-probe accuracy minus that of the same encoder before pretraining (same seed), in points, mean "
         "over seeds (differences rounded to one test sample). A comparison means nothing on a data set where a "
         "recipe does not beat its own floor: such data sets are **excluded from the tests below** for every "
-        "comparison that involves that recipe at that budget (bold: does not beat its floor).",
+        "comparison that involves that recipe at that budget (bold: does not beat its floor). The last column "
+        "counts the data sets where the recipe is above its floor, of those with a score.",
         "",
-        table(["objective", "budget", *suite.datasets], rows) if rows else "No cell has finished yet.",
+        table(["objective", "budget", *suite.datasets, "above floor"], rows) if rows else "No cell has finished yet.",
         "",
     ]
     if failing:
