@@ -189,6 +189,34 @@ def code_states(data: ReportData) -> dict[str, list[Cell]]:
     return states
 
 
+def remaining_time(todo: list[Cell], results: dict[Cell, dict[str, Any]]) -> tuple[float, int]:
+    """Estimated seconds of cell time for ``todo``, and how many of its cells nothing finished resembles.
+
+    A cell is estimated by the mean wall time of the finished seeds of the same cell; failing that, by the
+    finished cells of its data set and objective, per optimiser step, times its steps (the budgets differ
+    between equal steps, equal compute and the batch sweep).
+    """
+    same: dict[tuple[Any, ...], list[float]] = {}
+    per_step: dict[tuple[str, str], list[float]] = {}
+    for cell, r in results.items():
+        same.setdefault((cell.dataset, cell.objective, cell.steps, cell.batch_size, cell.predictor), []).append(
+            r["wall_s"]
+        )
+        if cell.steps:
+            per_step.setdefault((cell.dataset, cell.objective), []).append(r["wall_s"] / cell.steps)
+    total, unknown = 0.0, 0
+    for cell in todo:
+        walls = same.get((cell.dataset, cell.objective, cell.steps, cell.batch_size, cell.predictor))
+        rates = per_step.get((cell.dataset, cell.objective))
+        if walls:
+            total += sum(walls) / len(walls)
+        elif rates:
+            total += sum(rates) / len(rates) * cell.steps
+        else:
+            unknown += 1
+    return total, unknown
+
+
 def header(data: ReportData, command: str, wall_s: float, csv_name: str | None = None) -> list[str]:
     from .provenance import git_commit, machine_summary
 
@@ -236,6 +264,15 @@ def header(data: ReportData, command: str, wall_s: float, csv_name: str | None =
     ]
     if done < total:
         lines += [f"**Incomplete:** {total - done} cell(s) have not run; their rows show fewer seeds or n/a.", ""]
+        left_s, unknown = remaining_time([c for c in bench.cells if c not in results], results)
+        if left_s:
+            guess = f"about {left_s / 3600:.1f} h of cell time at the speed of the finished cells"
+            lines += [
+                f"Time to finish: {guess} (divide by the number of workers; transfer rows not counted"
+                + (f"; {unknown} cell(s) without a finished cell to estimate from" if unknown else "")
+                + ").",
+                "",
+            ]
     failed = bench.failures()
     if failed:
         lines += [f"**Failed:** {len(failed)} cell(s) raised an error (rerun to retry):", ""]

@@ -235,3 +235,22 @@ def test_results_csv_has_one_row_per_cell_and_seed_with_its_code(tmp_path: Path)
     assert sorted(r["steps"] for r in gsg) == ["4"] * 5 + ["8"] * 5  # equal compute (half) and equal steps
     assert {r["commit"] for r in rows} == {"abc1234", "def5678"} and {r["n_test"] for r in rows} == {"200"}
     assert {r["domain"] for r in rows} == {"timeseries"} and rows[0]["dirty"] == "False"
+
+
+def test_the_time_left_is_estimated_from_the_same_cell_then_per_step() -> None:
+    from gsg_multimodal.report_tables import remaining_time
+    from gsg_multimodal.suite import Cell
+
+    done = {
+        Cell("a", "gsg", 0, 100): {"wall_s": 50.0},
+        Cell("a", "gsg", 1, 100): {"wall_s": 70.0},
+        Cell("a", "gsg", 0, 200): {"wall_s": 100.0},
+    }
+    todo = [
+        Cell("a", "gsg", 2, 100),  # same cell: mean of its seeds, 60 s
+        Cell("a", "gsg", 2, 400),  # per step over a/gsg: mean(0.5, 0.7, 0.5) x 400 = 226.7 s
+        Cell("b", "gsg", 0, 100),  # nothing like it has finished
+    ]
+    seconds, unknown = remaining_time(todo, done)
+    assert seconds == pytest.approx(60.0 + 400 * (0.5 + 0.7 + 0.5) / 3) and unknown == 1
+    assert remaining_time([], done) == (0.0, 0)
