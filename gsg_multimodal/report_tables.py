@@ -297,7 +297,8 @@ def summary(data: ReportData, words: list[str]) -> list[str]:
 def floor_table(data: ReportData) -> list[str]:
     """Does every recipe beat its untrained encoder? Linear probe, per data set and budget."""
     suite = data.suite
-    rows, failing = [], []
+    rows: list[list[str]] = []
+    failing: dict[str, list[str]] = {}  # row label -> data sets where it does not beat its floor
     objectives = [o for o in dict.fromkeys(o for ds in suite.datasets for o in suite.objectives_of(ds)) if o != RANDOM]
     for obj in objectives:
         for budget in data.suite.budgets:
@@ -318,7 +319,7 @@ def floor_table(data: ReportData) -> list[str]:
                     row.append(pp(gain))
                 else:
                     row.append(f"**{pp(gain)}**")
-                    failing.append(f"{ds}: {display_name(obj)}, {label}")
+                    failing.setdefault(f"{display_name(obj)}, {label}", []).append(ds)
             rows.append([*row, f"{above} of {scored}"])
     lines = [
         "## Does each recipe beat its untrained encoder?",
@@ -333,7 +334,8 @@ def floor_table(data: ReportData) -> list[str]:
         "",
     ]
     if failing:
-        lines += ["Cells that do not beat their untrained encoder: " + "; ".join(failing) + ".", ""]
+        lines += ["Cells that do not beat their untrained encoder:", ""]
+        lines += [*[f"- {row}: {', '.join(sets)}" for row, sets in failing.items()], ""]
     return lines
 
 

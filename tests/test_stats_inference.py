@@ -217,7 +217,7 @@ def test_the_report_excludes_data_sets_below_the_floor_and_tests_the_rest(tmp_pa
     assert any("d3 (SimSiam does not beat" in w for w in words)
     floor = "\n".join(tables.floor_table(data))
     assert "| SimSiam | equal steps | +5.0 | +4.0 | **-2.0** | 2 of 3 |" in floor  # 2 of 3 sets above the floor
-    assert "d3: SimSiam, equal steps" in floor
+    assert "- SimSiam, equal steps: d3\n" in floor
     header = "\n".join(tables.header(data, "gsg benchmark t", 0.0, "report.csv"))
     assert "**the cells come from 2 code states**" in header and "0.1.0 @ def5678" in header
 
