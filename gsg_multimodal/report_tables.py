@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .stats import (
@@ -196,17 +196,15 @@ def remaining_time(todo: list[Cell], results: dict[Cell, dict[str, Any]]) -> tup
     finished cells of its data set and objective, per optimiser step, times its steps (the budgets differ
     between equal steps, equal compute and the batch sweep).
     """
-    same: dict[tuple[Any, ...], list[float]] = {}
+    same: dict[Cell, list[float]] = {}  # keyed by the cell with its seed set to 0
     per_step: dict[tuple[str, str], list[float]] = {}
     for cell, r in results.items():
-        same.setdefault((cell.dataset, cell.objective, cell.steps, cell.batch_size, cell.predictor), []).append(
-            r["wall_s"]
-        )
+        same.setdefault(replace(cell, seed=0), []).append(r["wall_s"])
         if cell.steps:
             per_step.setdefault((cell.dataset, cell.objective), []).append(r["wall_s"] / cell.steps)
     total, unknown = 0.0, 0
     for cell in todo:
-        walls = same.get((cell.dataset, cell.objective, cell.steps, cell.batch_size, cell.predictor))
+        walls = same.get(replace(cell, seed=0))
         rates = per_step.get((cell.dataset, cell.objective))
         if walls:
             total += sum(walls) / len(walls)
