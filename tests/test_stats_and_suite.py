@@ -147,7 +147,7 @@ def test_unknown_suite_name_lists_the_choices() -> None:
 def test_the_shipped_suites_load_and_every_data_set_config_resolves() -> None:
     from gsg_multimodal.benchmark import Benchmark
 
-    for name in ("smoke", "cpu", "gpu", "gpu-quick"):
+    for name in ("smoke", "cpu", "gpu", "gpu-quick", "cpu-recipes"):
         bench = Benchmark(name, "/nonexistent/never-written")
         assert bench.cells and all(job[1] in bench.suite.datasets for job in bench.transfer_jobs())
         for cell in list(bench.cells)[:3]:
