@@ -127,9 +127,9 @@ def resolve_suite_path(path: str | Path) -> Path:
         for name in [n for stem in stems for n in (f"suite_{stem}.yaml", f"{stem}.yaml")]:
             if (folder / name).is_file():
                 return folder / name
-    raise UserError(
-        f"no suite '{path}'; give a YAML file or a name such as smoke, cpu, gpu or gpu-quick (configs/suite_*.yaml)"
-    )
+    found = [f for folder in (Path.cwd() / "configs", root / "configs") for f in folder.glob("suite_*.yaml")]
+    names = sorted({f.stem.removeprefix("suite_").replace("_", "-") for f in found})
+    raise UserError(f"no suite '{path}'; give a YAML file or one of: {', '.join(names)} (configs/suite_<name>.yaml)")
 
 
 def _check(suite: Suite, path: Path) -> None:
