@@ -121,13 +121,14 @@ def resolve_suite_path(path: str | Path) -> Path:
     candidate = Path(path)
     if candidate.is_file():
         return candidate
-    root = Path(__file__).resolve().parents[1]
+    # The user's own configs/ first, then the ones shipped beside the package.
+    folders = (Path.cwd() / "configs", Path(__file__).resolve().parents[1] / "configs")
     stems = dict.fromkeys((str(path), str(path).replace("-", "_")))  # gpu-quick names suite_gpu_quick.yaml
-    for folder in (Path.cwd() / "configs", root / "configs"):
+    for folder in folders:
         for name in [n for stem in stems for n in (f"suite_{stem}.yaml", f"{stem}.yaml")]:
             if (folder / name).is_file():
                 return folder / name
-    found = [f for folder in (Path.cwd() / "configs", root / "configs") for f in folder.glob("suite_*.yaml")]
+    found = [f for folder in folders for f in folder.glob("suite_*.yaml")]
     names = sorted({f.stem.removeprefix("suite_").replace("_", "-") for f in found})
     raise UserError(f"no suite '{path}'; give a YAML file or one of: {', '.join(names)} (configs/suite_<name>.yaml)")
 
