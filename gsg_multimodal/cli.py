@@ -18,6 +18,8 @@ VARIANT_NAMES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .suite import suite_names  # light (no torch): the help lists the suites that exist on disk
+
     parser = argparse.ArgumentParser(
         prog="gsg",
         description="Pretrain encoders with Guided Stop-Gradient (GSG), SimSiam or BYOL, and evaluate them.",
@@ -89,9 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("domains", help="list registered domains and their built-in data sets")
 
     b = sub.add_parser("benchmark", help="run a benchmark suite (cached cells) and write its report")
-    b.add_argument(
-        "suite", help="a suite YAML, or a name: smoke, cpu, cpu-recipes, gpu, gpu-quick (configs/suite_<name>.yaml)"
-    )
+    b.add_argument("suite", help=f"a suite YAML, or a name: {', '.join(suite_names())} (configs/suite_<name>.yaml)")
     b.add_argument("--out", help="folder for the cells' runs and results (default: runs/benchmark/<suite name>)")
     b.add_argument("--report", help="markdown report path (default: <out>/report.md); plots go beside it")
     b.add_argument("--max-cells", type=int, help="run at most this many cells now; rerun to continue")

@@ -117,20 +117,29 @@ def _refuse_epochs(raw: dict, prefix: str, path: Path) -> None:
         )
 
 
+def _suite_folders() -> tuple[Path, Path]:
+    """Where a suite name is looked up: the user's own configs/ first, then the one shipped beside the package."""
+    return (Path.cwd() / "configs", Path(__file__).resolve().parents[1] / "configs")
+
+
+def suite_names() -> list[str]:
+    """The names ``gsg benchmark`` accepts: every configs/suite_<name>.yaml (``_`` read as ``-``)."""
+    found = [f for folder in _suite_folders() for f in folder.glob("suite_*.yaml")]
+    return sorted({f.stem.removeprefix("suite_").replace("_", "-") for f in found})
+
+
 def resolve_suite_path(path: str | Path) -> Path:
     candidate = Path(path)
     if candidate.is_file():
         return candidate
-    # The user's own configs/ first, then the ones shipped beside the package.
-    folders = (Path.cwd() / "configs", Path(__file__).resolve().parents[1] / "configs")
     stems = dict.fromkeys((str(path), str(path).replace("-", "_")))  # gpu-quick names suite_gpu_quick.yaml
-    for folder in folders:
+    for folder in _suite_folders():
         for name in [n for stem in stems for n in (f"suite_{stem}.yaml", f"{stem}.yaml")]:
             if (folder / name).is_file():
                 return folder / name
-    found = [f for folder in folders for f in folder.glob("suite_*.yaml")]
-    names = sorted({f.stem.removeprefix("suite_").replace("_", "-") for f in found})
-    raise UserError(f"no suite '{path}'; give a YAML file or one of: {', '.join(names)} (configs/suite_<name>.yaml)")
+    raise UserError(
+        f"no suite '{path}'; give a YAML file or one of: {', '.join(suite_names())} (configs/suite_<name>.yaml)"
+    )
 
 
 def _check(suite: Suite, path: Path) -> None:

@@ -144,6 +144,23 @@ def test_unknown_suite_name_lists_the_choices() -> None:
         load_suite("no-such-suite")
 
 
+def test_a_users_own_suite_is_found_by_name_and_listed_in_the_help(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gsg_multimodal.cli import build_parser
+
+    (tmp_path / "configs").mkdir()
+    mine = tmp_path / "configs" / "suite_my_sensors.yaml"
+    smoke = (ROOT / "configs" / "suite_smoke.yaml").read_text()
+    mine.write_text(smoke.replace("config: configs/", f"config: {ROOT}/configs/"))
+    monkeypatch.chdir(tmp_path)
+    suite, path = load_suite("my-sensors")
+    assert path == mine and suite.datasets.keys() == load_suite("smoke")[0].datasets.keys()
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    suite_help = next(a.help for a in sub.choices["benchmark"]._actions if a.dest == "suite")
+    assert "my-sensors, smoke" in suite_help and "cpu-recipes" in suite_help  # the user's and the shipped ones
+
+
 def test_the_shipped_suites_load_and_every_data_set_config_resolves() -> None:
     from gsg_multimodal.benchmark import Benchmark
 
