@@ -168,9 +168,11 @@ def is_done(out: Path, table: dict[str, Any], cell: tuple[str, str, int]) -> boo
         return False  # (cells written before configs were recorded compare by their overrides alone)
     wanted = cell_overrides(table, *cell, folder / "run")
     digest = done.get("config_digest")
-    if digest is not None and digest != config_digest(ROOT / dataset_config(table, cell[0]), wanted):
-        return False  # the config file was edited since this cell ran (older cells carry no digest)
-    return placed(done["overrides"]) == placed(wanted)
+    if digest is not None:
+        # The resolved config decides: an edited config file makes the cell stale, while an override that
+        # pins a value the file has since changed (e.g. a default dropped later) keeps it.
+        return digest == config_digest(ROOT / dataset_config(table, cell[0]), wanted)
+    return placed(done["overrides"]) == placed(wanted)  # older cells carry no digest: their overrides decide
 
 
 def run_all(

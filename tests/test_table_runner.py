@@ -110,6 +110,12 @@ def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_confi
     assert ts_table.is_done(tmp_path, table, ("drums", "GSG", 0))
     edited.write_text(edited.read_text().replace("dropout: 0.3", "dropout: 0.2"))
     assert not ts_table.is_done(tmp_path, table, ("drums", "GSG", 0))
+    # Pinning the old value with an override gives the same resolved config: the cell counts as done again.
+    table["datasets"]["drums"]["overrides"] = ["encoder.dropout=0.3"]
+    assert ts_table.is_done(tmp_path, table, ("drums", "GSG", 0))
+    # A pinned value that differs from what the cell ran with does not.
+    table["datasets"]["drums"]["overrides"] = ["encoder.dropout=0.1"]
+    assert not ts_table.is_done(tmp_path, table, ("drums", "GSG", 0))
 
 
 @pytest.mark.parametrize(
