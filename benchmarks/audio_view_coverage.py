@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from gsg_domains.audio.augment import AudioViewsConfig, _window_start, random_resized_crop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,11 +37,14 @@ def content_spans(power: torch.Tensor, frames: torch.Tensor, lo: float = 0.05, h
 
 
 def kept_fraction(
-    spans: torch.Tensor, frames: torch.Tensor, views_cfg, width: int, hop_s: float, g: torch.Generator
+    spans: torch.Tensor,
+    frames: torch.Tensor,
+    views_cfg: AudioViewsConfig,
+    width: int,
+    hop_s: float,
+    g: torch.Generator,
 ) -> torch.Tensor:
     """One view per clip: the fraction of each clip's content frames inside the view."""
-    from gsg_domains.audio.augment import _window_start, random_resized_crop
-
     n = spans.shape[0]
     start = _window_start(frames, width, int(round(views_cfg.shift_seconds / hop_s)), g)
     # Channel 1 carries each window frame's clip frame index (channel 0 is 1 where the window is inside the
