@@ -70,6 +70,8 @@ def main() -> int:
     parser.add_argument("--draws", type=int, default=10, help="views per training clip")
     parser.add_argument("--clips", type=int, default=2000, help="training clips used, evenly spaced over the split")
     args = parser.parse_intermixed_args()
+    if args.draws < 1 or args.clips < 1:
+        parser.error("--draws and --clips must be at least 1")
 
     from gsg_multimodal.config import load_config
     from gsg_multimodal.runtime import build_domain

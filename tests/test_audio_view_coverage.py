@@ -44,3 +44,17 @@ def test_a_crop_that_slides_off_the_clip_keeps_what_it_still_covers() -> None:
     assert kept.mean().item() == pytest.approx(0.5, abs=0.02)
     assert kept.max().item() >= 0.98  # a nearly centred crop covers all but an edge frame
     assert (kept < 0.5).float().mean().item() == pytest.approx(0.5, abs=0.03)
+
+
+def test_a_config_of_another_domain_or_a_bad_count_ends_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["audio_view_coverage.py", str(ROOT / "configs" / "acsf1_gsg.yaml")])
+    with pytest.raises(SystemExit, match="give an audio config"):
+        coverage.main()
+    monkeypatch.setattr(
+        sys, "argv", ["audio_view_coverage.py", str(ROOT / "configs" / "drums_gsg.yaml"), "--draws", "0"]
+    )
+    with pytest.raises(SystemExit):
+        coverage.main()
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--draws and --clips must be at least 1")
