@@ -11,8 +11,8 @@ pretrain (unless ``random`` or ``floor``), then ``gsg evaluate`` (RBF SVM with C
 train split, on max-pooled full-length features; kNN and a linear probe beside it). A cell's ``result.json``
 is written last, so an interrupted table resumes where it stopped; a cell whose resolved config changed is
 run again. Cells run ``--workers`` at a time, each with ``OMP_NUM_THREADS`` = cores / workers, or
-``--threads`` (on a GPU machine, several share the device). ``--rows`` / ``--datasets`` pick the cells to run
-now; two runners on one ``--out`` must pick disjoint cells (a cell has no lock).
+``--threads`` (on a GPU machine, several share the device). ``--rows`` / ``--datasets`` / ``--seeds`` pick the
+cells to run now; two runners on one ``--out`` must pick disjoint cells (a cell has no lock).
 """
 
 from __future__ import annotations
@@ -184,12 +184,15 @@ def run_all(
     only_rows: list[str] | None = None,
     only_datasets: list[str] | None = None,
     threads: int | None = None,
+    only_seeds: list[int] | None = None,
 ) -> None:
     waiting = [c for c in cells(table) if not is_done(out, table, c)]
     todo = [
         c
         for c in waiting
-        if (only_rows is None or c[1] in only_rows) and (only_datasets is None or c[0] in only_datasets)
+        if (only_rows is None or c[1] in only_rows)
+        and (only_datasets is None or c[0] in only_datasets)
+        and (only_seeds is None or c[2] in only_seeds)
     ]
     if max_cells is not None:
         todo = todo[:max_cells]
@@ -361,6 +364,22 @@ def pick(arg: str | None, flag: str, key: str, table: dict[str, Any], table_path
     return names
 
 
+def pick_seeds(arg: str | None, table: dict[str, Any], table_path: Path) -> list[int] | None:
+    """The seeds a comma-separated ``--seeds`` value selects, or None for all; a seed not in the table exits."""
+    if arg is None:
+        return None
+    try:
+        seeds = [int(s) for s in arg.split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"error: --seeds {arg}: give whole numbers separated by commas, e.g. --seeds 1,2") from None
+    unknown = sorted(set(seeds) - set(table["seeds"]))
+    if unknown:
+        raise SystemExit(
+            f"error: --seeds names {', '.join(map(str, unknown))}, not seeds of '{table_path}' {table['seeds']}"
+        )
+    return seeds
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         run_cell(json.loads(sys.argv[2]))
@@ -375,6 +394,7 @@ def main() -> None:
     parser.add_argument("--max-cells", type=int, help="run at most this many cells now")
     parser.add_argument("--rows", help="run only these rows now (comma-separated names); the report shows all")
     parser.add_argument("--datasets", help="run only these data sets now (comma-separated); the report shows all")
+    parser.add_argument("--seeds", help="run only these seeds now (comma-separated); the report shows all")
     parser.add_argument("--deadline", type=float, help="start no cell after this many seconds (rerun to continue)")
     parser.add_argument("--report", help="write the markdown tables here (and a CSV beside it)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from finished cells")
@@ -384,10 +404,21 @@ def main() -> None:
     out = Path(args.out)
     only_rows = pick(args.rows, "--rows", "rows", table, table_path)
     only_datasets = pick(args.datasets, "--datasets", "datasets", table, table_path)
+    only_seeds = pick_seeds(args.seeds, table, table_path)
     if not args.report_only:
         if args.threads is not None and args.threads < 1:
             raise SystemExit(f"error: --threads {args.threads}: must be at least 1")
-        run_all(table, out, max(1, args.workers), args.max_cells, args.deadline, only_rows, only_datasets, args.threads)
+        run_all(
+            table,
+            out,
+            max(1, args.workers),
+            args.max_cells,
+            args.deadline,
+            only_rows,
+            only_datasets,
+            args.threads,
+            only_seeds,
+        )
     from gsg_multimodal.provenance import git_commit, machine_summary
 
     text = "\n\n".join(

@@ -33,7 +33,7 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
         yaml.safe_dump(
             {
                 "config": str(ROOT / "configs" / "drums_gsg.yaml"),
-                "seeds": [0],
+                "seeds": [0, 1],
                 "overrides": [o for o in TINY if not o.startswith("monitor.")] + ["monitor.knn_every=0"],
                 "rows": {"untrained": "random", "MFCC": "floor", "SimSiam": ["objective.method=simsiam"]},
                 "datasets": {"drums": {}},
@@ -41,8 +41,11 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
         )
     )
     out = tmp_path / "cells"
-    first = _run(str(table), "--out", str(out), "--report", str(tmp_path / "report.md"), "--threads", "1")
+    first = _run(
+        str(table), "--out", str(out), "--report", str(tmp_path / "report.md"), "--threads", "1", "--seeds", "0"
+    )
     assert "0 cells done, 3 to run, 1 at a time, 1 thread(s) each" in first and "FAILED" not in first
+    assert not (out / "drums" / "untrained" / "s1").exists()  # --seeds 0: seed 1 waits for a later sitting
 
     results = {
         row: json.loads((out / "drums" / row / "s0" / "result.json").read_text())
@@ -58,7 +61,8 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
     floor = json.loads((out / "drums" / "MFCC" / "s0" / "run" / "eval_floor.json").read_text())
     assert results["MFCC"]["scores"]["linear"] == floor["linear"]["accuracy"]
 
-    assert "3 cells done, 0 to run" in _run(str(table), "--out", str(out))  # resumes: nothing runs again
+    # resumes: nothing runs again
+    assert "3 cells done, 0 to run" in _run(str(table), "--out", str(out), "--seeds", "0")
     report = (tmp_path / "report.md").read_text()
     assert "| drums |" in report and "TS2Vec (published)" not in report  # no published numbers in this table
     rows = list(csv.DictReader((tmp_path / "report.csv").open()))
@@ -67,7 +71,7 @@ def test_untrained_floor_and_trained_rows_then_resume_and_report(tmp_path: Path)
     commit = code["commit"] + ("+dirty" if code["dirty"] else "") if code["commit"] else "not recorded"
     assert all(r["commit"] == commit and "CPU cores" in r["machine"] for r in rows)
     # The header counts the cells per training commit and machine, whatever commit renders the report.
-    assert f"3 of 3 cells finished. Cells per training commit: {commit} (3)." in report
+    assert f"3 of 6 cells finished. Cells per training commit: {commit} (3)." in report
 
 
 def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_config_reruns(tmp_path: Path) -> None:
@@ -124,6 +128,8 @@ def test_a_data_set_with_its_own_config_names_its_data_there_and_a_changed_confi
         ("--rows", "SimSiam lr 9", "--rows names SimSiam lr 9, not rows of"),
         ("--datasets", "drums,FashionMNIST", "--datasets names FashionMNIST, not datasets of"),
         ("--threads", "0", "--threads 0: must be at least 1"),
+        ("--seeds", "0,7", "--seeds names 7, not seeds of"),
+        ("--seeds", "two", "--seeds two: give whole numbers"),
     ],
 )
 def test_an_unknown_name_or_a_bad_thread_count_is_refused_in_one_line(
