@@ -43,8 +43,9 @@ def kept_fraction(
     width: int,
     hop_s: float,
     g: torch.Generator,
+    bands: int = 64,
 ) -> torch.Tensor:
-    """One view per clip: the fraction of each clip's content frames inside the view."""
+    """One view per clip: the fraction of each clip's content frames inside the view (``bands`` mel bands)."""
     n = spans.shape[0]
     start = _window_start(frames, width, int(round(views_cfg.shift_seconds / hop_s)), g)
     # Channel 1 carries each window frame's clip frame index (channel 0 is 1 where the window is inside the
@@ -52,7 +53,9 @@ def kept_fraction(
     # (channel 0 at 1) give exact positions; their smallest and largest are the clip frames the view covers.
     pos = (start[:, None] + torch.arange(width)).float()
     inside = ((pos >= 0) & (pos < frames[:, None])).float()
-    grid = torch.stack([inside, pos * inside], 1)[:, :, None, :].expand(n, 2, 2, width).contiguous()
+    # The grid is as tall as the log-mel (``bands``): a crop that zooms out or slides on the frequency axis
+    # (``rrc_canvas`` above 1 there) still shows the frames, through the bands it keeps whole.
+    grid = torch.stack([inside, pos * inside], 1)[:, :, None, :].expand(n, 2, bands, width).contiguous()
     out = random_resized_crop(grid, views_cfg, g)
     seen = out[:, 0] > 1 - 1e-4
     lo = torch.where(seen, out[:, 1], torch.inf).amin((1, 2))
@@ -89,7 +92,8 @@ def main() -> int:
     spans = content_spans(power, frames)
     hop_s = cfg.data.hop_length / views.sample_rate
     g = torch.Generator().manual_seed(cfg.seed)
-    kept = torch.cat([kept_fraction(spans, frames, cfg.views, views.width, hop_s, g) for _ in range(args.draws)])
+    bands = power.shape[1]
+    kept = torch.cat([kept_fraction(spans, frames, cfg.views, views.width, hop_s, g, bands) for _ in range(args.draws)])
     content_s = ((spans[:, 1] - spans[:, 0] + 1).float() * hop_s).median().item()
     print(f"{args.config} {' '.join(args.overrides)}")
     print(

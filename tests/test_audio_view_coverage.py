@@ -46,6 +46,14 @@ def test_a_crop_that_slides_off_the_clip_keeps_what_it_still_covers() -> None:
     assert (kept < 0.5).float().mean().item() == pytest.approx(0.5, abs=0.03)
 
 
+def test_the_frequency_axis_of_the_crop_does_not_change_what_time_span_a_view_keeps() -> None:
+    # The crop draws the time axis first: with one seed, views differing only in the frequency canvas
+    # (zooming out and sliding up to a quarter of the mel range) keep the same frames.
+    time_only = _kept(AudioViewsConfig(rrc_canvas=(1.0, 1.25), rrc_scale=(0.8, 1.25)), n=500)
+    with_freq = _kept(AudioViewsConfig(rrc_canvas=(1.25, 1.25), rrc_scale=(0.8, 1.25)), n=500)
+    assert time_only.mean().item() < 0.99 and torch.allclose(time_only, with_freq)
+
+
 def test_a_config_of_another_domain_or_a_bad_count_ends_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
